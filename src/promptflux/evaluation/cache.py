@@ -1,0 +1,92 @@
+"""Persistent cache of raw model outputs, shared safely by concurrent processes (SQLite in WAL mode).
+
+Keys hash everything that can change an answer: the model fingerprint (weights, dtype, adapter),
+the full request (rendered input, continuations, decoding parameters) and, for sampled generations,
+the explicit sample id. Greedy generations and log-prob scores are deterministic, so they are keyed
+without a sample id; a sampled request is only ever served the sample with the same id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from promptflux.errors import ConfigError
+from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
+
+
+def request_key(fingerprint: str, request: GenRequest | ScoreRequest) -> str:
+    payload = dataclasses.asdict(request)
+    if isinstance(request, GenRequest) and request.params.greedy:
+        payload["sample_id"] = 0  # a greedy answer does not depend on which sample is asked for
+    payload["kind"] = type(request).__name__
+    payload["model"] = fingerprint
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def encode_output(output: Generation | ScoreResult) -> str:
+    return json.dumps({"kind": type(output).__name__, **dataclasses.asdict(output)})
+
+
+def decode_output(blob: str) -> Generation | ScoreResult:
+    data = json.loads(blob)
+    kind = data.pop("kind")
+    if kind == "Generation":
+        return Generation(tuple(data["texts"]), data["prompt_tokens"], data["completion_tokens"])
+    return ScoreResult(tuple(data["logprobs"]), data["prompt_tokens"])
+
+
+class OutputCache:
+    """Key -> model output, in SQLite. `path=None` keeps it in memory for this process only."""
+
+    def __init__(self, path: str | Path | None = None, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(
+                    f"cannot create the cache folder {self.path.parent}: {e.strerror}"
+                ) from None
+        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=timeout)
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output TEXT NOT NULL, created REAL)"
+        )
+        self._db.commit()
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Generation | ScoreResult]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Generation | ScoreResult] = {}
+        for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for key, blob in self._db.execute(
+                f"SELECT key, output FROM outputs WHERE key IN ({marks})", part
+            ):
+                found[key] = decode_output(blob)
+        self.hits += len(found)
+        self.misses += len(keys) - len(found)
+        return found
+
+    def put_many(self, items: Mapping[str, Generation | ScoreResult]) -> None:
+        now = time.time()
+        rows = [(k, encode_output(v), now) for k, v in items.items()]
+        with self._db:  # one transaction: either the whole chunk is stored or none of it
+            self._db.executemany("INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

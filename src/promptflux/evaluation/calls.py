@@ -1,0 +1,75 @@
+"""The single path by which requests reach a model: de-duplicated, cache first, budget-checked, chunked.
+
+Every chunk's outputs are written to the cache before the next chunk is sent, so a crash, a kill or an
+exhausted budget never loses an answer that was paid for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from promptflux.errors import BudgetExhausted
+from promptflux.evaluation.budget import Budget
+from promptflux.evaluation.cache import OutputCache, request_key
+from promptflux.models.base import LanguageModel
+from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult, Usage
+
+Request = GenRequest | ScoreRequest
+Output = Generation | ScoreResult
+
+
+def call_model(
+    model: LanguageModel,
+    requests: Sequence[Request],
+    *,
+    cache: OutputCache | None = None,
+    budget: Budget | None = None,
+    role: str = "target",
+    chunk_size: int = 256,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[Output]:
+    """Outputs for `requests` in order; only requests not already cached are sent (and charged)."""
+    fingerprint = model.fingerprint()
+    keys = [request_key(fingerprint, r) for r in requests]
+    known: dict[str, Output] = cache.get_many(keys) if cache is not None else {}
+    pending: dict[str, Request] = {}
+    for key, req in zip(keys, requests):
+        if key not in known:
+            pending.setdefault(key, req)  # identical requests in one batch are sent once
+    if on_chunk is not None and len(known):
+        on_chunk(len(requests) - sum(1 for k in keys if k in pending))
+    todo = list(pending.items())
+    while todo:
+        room = budget.room(role) if budget is not None else None
+        if room == 0:
+            raise BudgetExhausted(f"{role} call budget exhausted ({len(todo)} requests not sent)")
+        size = chunk_size if room is None else min(chunk_size, room)
+        chunk, todo = todo[:size], todo[size:]
+        outputs = _dispatch(model, [r for _, r in chunk])
+        if budget is not None:
+            budget.charge(role, _usage(outputs))
+        fresh = {key: out for (key, _), out in zip(chunk, outputs)}
+        if cache is not None:
+            cache.put_many(fresh)
+        known.update(fresh)
+        if on_chunk is not None:
+            on_chunk(sum(1 for k in keys if k in fresh))
+    return [known[k] for k in keys]
+
+
+def _dispatch(model: LanguageModel, requests: list[Request]) -> list[Output]:
+    """Send one chunk, keeping order when it mixes generation and scoring requests."""
+    gen_idx = [i for i, r in enumerate(requests) if isinstance(r, GenRequest)]
+    score_idx = [i for i, r in enumerate(requests) if isinstance(r, ScoreRequest)]
+    out: list[Output | None] = [None] * len(requests)
+    for i, o in zip(gen_idx, model.generate([requests[i] for i in gen_idx])):
+        out[i] = o
+    for i, o in zip(score_idx, model.score([requests[i] for i in score_idx])):
+        out[i] = o
+    return out  # type: ignore[return-value]
+
+
+def _usage(outputs: list[Output]) -> Usage:
+    prompt = sum(o.prompt_tokens for o in outputs)
+    completion = sum(o.completion_tokens for o in outputs if isinstance(o, Generation))
+    return Usage(len(outputs), prompt, completion)

@@ -1,0 +1,96 @@
+"""Scores prompts on examples of a task: per-example scores, not only the mean.
+
+    task.request(prompt, example) -> call_model (cache, budget) -> task.score(example, output)
+
+A (prompt, example) pair already scored for this model is served from the cache and costs nothing,
+which is what makes replaying known prompts free for the optimizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from promptflux.evaluation.budget import Budget
+from promptflux.evaluation.cache import OutputCache, request_key
+from promptflux.evaluation.calls import call_model
+from promptflux.evaluation.stats import mean_ci95
+from promptflux.models.base import LanguageModel
+from promptflux.tasks.base import Task
+from promptflux.types import Example
+
+
+@dataclass(frozen=True)
+class PromptScore:
+    prompt: str
+    example_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+    predictions: tuple[str, ...]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.scores) / len(self.scores) if self.scores else float("nan")
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        _, low, high = mean_ci95(self.scores)
+        return low, high
+
+
+class Evaluator:
+    """Evaluates prompts for one task on one target model, through a cache and a budget."""
+
+    def __init__(
+        self,
+        task: Task,
+        model: LanguageModel,
+        *,
+        cache: OutputCache | None = None,
+        budget: Budget | None = None,
+        chunk_size: int = 256,
+    ) -> None:
+        self.task = task
+        self.model = model
+        self.cache = cache if cache is not None else OutputCache()
+        self.budget = budget if budget is not None else Budget()
+        self.chunk_size = chunk_size
+
+    def evaluate(
+        self,
+        prompts: Sequence[str],
+        examples: Sequence[Example] | str,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[PromptScore]:
+        """One PromptScore per prompt, over `examples` (or a split name). Sends all pairs as one batch."""
+        if isinstance(examples, str):
+            examples = self.task.split(examples)
+        pairs = [(p, ex) for p in prompts for ex in examples]
+        requests = [self.task.request(p, ex) for p, ex in pairs]
+        outputs = call_model(
+            self.model,
+            requests,
+            cache=self.cache,
+            budget=self.budget,
+            role="target",
+            chunk_size=self.chunk_size,
+            on_chunk=on_progress,
+        )
+        results = []
+        n = len(examples)
+        for i, prompt in enumerate(prompts):
+            outs = outputs[i * n : (i + 1) * n]
+            results.append(
+                PromptScore(
+                    prompt=prompt,
+                    example_ids=tuple(ex.id for ex in examples),
+                    scores=tuple(self.task.score(ex, o) for ex, o in zip(examples, outs)),
+                    predictions=tuple(self.task.predict(o) for o in outs),
+                )
+            )
+        return results
+
+    def is_known(self, prompt: str, examples: Sequence[Example]) -> bool:
+        """True when every (prompt, example) is cached, i.e. evaluating it would cost no target call."""
+        fp = self.model.fingerprint()
+        keys = [request_key(fp, self.task.request(prompt, ex)) for ex in examples]
+        return len(self.cache.get_many(keys)) == len(set(keys))

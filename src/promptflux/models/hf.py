@@ -1,0 +1,339 @@
+"""Hugging Face transformers backend (CPU or CUDA, fp32 or bf16), with an optional LoRA trainable mode.
+
+Scoring is where prompt optimisation spends its compute: P prompts x N examples, each a short input
+after the same instruction. Requests are therefore grouped by shared token prefix; each group's prefix
+is run once and its KV cache reused for every suffix in the group (one batched forward per chunk),
+instead of re-encoding the instruction N times.
+
+Sampling reproducibility: each generate call reseeds a forked torch RNG from (seed, call counter), so a
+run that makes the same calls in the same order samples the same texts, without touching global state.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from promptflux.errors import ConfigError
+from promptflux.models.base import LanguageModel
+from promptflux.models.scoring import ScoreUnit, plan_prefix_groups
+from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
+
+
+@dataclass(frozen=True)
+class HFSettings:
+    """How the model is loaded and batched."""
+
+    device: str = "auto"  # "auto" picks cuda when available
+    dtype: str = "auto"  # "auto": bf16 on CUDA, fp32 on CPU; or float32 / bfloat16 / float16
+    batch_size: int = 32  # sequences per forward pass when scoring
+    gen_batch_size: int = 16  # prompts per generate call
+    max_batch_tokens: int = 8192  # caps batch_size x padded length when scoring
+    min_shared_prefix: int = 8  # shorter shared prefixes are not worth a separate KV pass
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapter for the trainable mode (GFlowPO, PPO prompt-LM); defaults are the GFlowPO reference."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _resolve_device_dtype(settings: HFSettings) -> tuple[torch.device, torch.dtype]:
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    if settings.dtype == "auto":
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    elif settings.dtype in _DTYPES:
+        dtype = _DTYPES[settings.dtype]
+    else:
+        raise ConfigError(f"unknown dtype {settings.dtype!r}; choose auto, {', '.join(_DTYPES)}")
+    return torch.device(device), dtype
+
+
+class HFLanguageModel(LanguageModel):
+    """A causal LM from transformers. Construct with `from_pretrained` or from an in-memory model."""
+
+    def __init__(self, model, tokenizer, name: str, settings: HFSettings = HFSettings()) -> None:
+        super().__init__()
+        self.name = name
+        self.settings = settings
+        self.device, self.dtype = _resolve_device_dtype(settings)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self._calls = 0
+        self._lora = False
+        self._adapter_enabled = False
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, name: str | None = None, settings: HFSettings = HFSettings()):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise ConfigError(
+                f"no model folder at {path} (expected config.json there); promptflux never downloads "
+                "from a hub: pass a local folder, or an embedded model such as `smollm2`"
+            )
+        _, dtype = _resolve_device_dtype(settings)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        return cls(model, tokenizer, name or f"hf:{path}", settings)
+
+    # ------------------------------------------------------------------ identity
+
+    def fingerprint(self) -> str:
+        base = f"hf:{self.name}|{str(self.dtype).removeprefix('torch.')}"
+        if self._lora and self._adapter_enabled:
+            return f"{base}|lora:{self.adapter_digest()}"
+        return base
+
+    def adapter_digest(self) -> str:
+        """Hash of the LoRA weights: a trained adapter is a different model for caching purposes."""
+        h = hashlib.sha256()
+        for name, p in sorted(self.model.named_parameters()):
+            if "lora_" in name:
+                h.update(name.encode())
+                h.update(p.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ rendering
+
+    def render(self, text: str, chat: bool, system: str | None = None) -> list[int]:
+        """Token ids of the model input: raw text, or one user turn through the chat template."""
+        tok = self.tokenizer
+        if chat and self.has_chat_template:
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": text}
+            ]
+            rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return tok.encode(rendered, add_special_tokens=False)
+        if chat and system:
+            text = f"{system}\n\n{text}"
+        return tok.encode(text, add_special_tokens=True)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        units: list[ScoreUnit] = []
+        prompt_tokens: list[int] = []
+        for i, req in enumerate(requests):
+            ctx = self.render(req.context, req.chat, req.system)
+            conts = [self.tokenizer.encode(c, add_special_tokens=False) for c in req.continuations]
+            if any(not c for c in conts):
+                raise ConfigError(f"empty continuation in score request {req.continuations!r}")
+            prompt_tokens.append(len(ctx))
+            if all(len(c) == 1 for c in conts):
+                # Every label is one token: one sequence, read all labels at the last position.
+                units.append(
+                    ScoreUnit(i, tuple(ctx), tuple((j, len(ctx), tuple(c)) for j, c in enumerate(conts)))
+                )
+            else:
+                for j, c in enumerate(conts):
+                    units.append(ScoreUnit(i, tuple(ctx + c[:-1]), ((j, len(ctx), tuple(c)),)))
+        sums = [[0.0] * len(r.continuations) for r in requests]
+        with torch.inference_mode():
+            for unit, values in self._forward_units(units):
+                for (j, _, _), v in zip(unit.reads, values):
+                    sums[unit.request][j] = v
+        return [ScoreResult(tuple(s), n) for s, n in zip(sums, prompt_tokens)]
+
+    def _forward_units(self, units: list[ScoreUnit]) -> Iterator[tuple[ScoreUnit, list[float]]]:
+        s = self.settings
+        for group in plan_prefix_groups(units, s.min_shared_prefix):
+            past = None
+            if group.prefix_len:
+                prefix = torch.tensor([group.units[0].ids[: group.prefix_len]], device=self.device)
+                past = self.model(input_ids=prefix, use_cache=True).past_key_values
+            for chunk in _chunks(group.units, group.prefix_len, s.batch_size, s.max_batch_tokens):
+                log_probs = self._suffix_log_probs(chunk, group.prefix_len, past)
+                for b, unit in enumerate(chunk):
+                    values = []
+                    for _, start, cont in unit.reads:
+                        pos = (
+                            torch.arange(start - 1, start - 1 + len(cont), device=self.device)
+                            - group.prefix_len
+                        )
+                        tgt = torch.tensor(cont, device=self.device)
+                        values.append(log_probs[b, pos, tgt].sum().item())
+                    yield unit, values
+
+    def _suffix_log_probs(self, chunk: list[ScoreUnit], prefix_len: int, past) -> torch.Tensor:
+        """Log-softmax over the vocabulary at every suffix position of a right-padded chunk. (B, S, V)"""
+        suffixes = [u.ids[prefix_len:] for u in chunk]
+        B, S = len(chunk), max(map(len, suffixes))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((B, S), pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros((B, S), dtype=torch.long, device=self.device)
+        for b, suf in enumerate(suffixes):
+            ids[b, : len(suf)] = torch.tensor(suf, device=self.device)
+            mask[b, : len(suf)] = 1
+        kwargs = {}
+        if past is not None:
+            cache = copy.deepcopy(past)
+            cache.batch_repeat_interleave(B)
+            prefix_mask = torch.ones((B, prefix_len), dtype=torch.long, device=self.device)
+            mask = torch.cat([prefix_mask, mask], dim=1)
+            kwargs = {
+                "past_key_values": cache,
+                "position_ids": (prefix_len + torch.arange(S, device=self.device)).expand(B, S),
+            }
+        logits = self.model(input_ids=ids, attention_mask=mask, **kwargs).logits  # (B, S, V)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    # ------------------------------------------------------------------ generation
+
+    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        out: list[Generation | None] = [None] * len(requests)
+        by_params: dict[tuple[SamplingParams, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            by_params.setdefault((r.params, r.n), []).append(i)
+        for (params, n), idx in by_params.items():
+            for start in range(0, len(idx), self.settings.gen_batch_size):
+                batch = idx[start : start + self.settings.gen_batch_size]
+                inputs = [
+                    self.render(requests[i].prompt, requests[i].chat, requests[i].system) for i in batch
+                ]
+                for i, gen in zip(batch, self._generate_batch(inputs, params, n)):
+                    out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def _generate_batch(self, inputs: list[list[int]], params: SamplingParams, n: int) -> list[Generation]:
+        tok = self.tokenizer
+        width = max(map(len, inputs))
+        pad = tok.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(x)) + x for x in inputs], device=self.device)  # left-padded
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in inputs], device=self.device)
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=pad,
+            do_sample=not params.greedy,
+        )
+        if not params.greedy:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        self._calls += 1
+        with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(self.settings.seed * 1_000_003 + self._calls)
+            seqs = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        new = seqs[:, width:]
+        results = []
+        for b, x in enumerate(inputs):
+            texts, completion = [], 0
+            for k in range(n):
+                row = new[b * n + k]
+                real = row[row != pad] if pad != tok.eos_token_id else _until_eos(row, tok.eos_token_id)
+                completion += len(real)
+                texts.append(_cut_at_stop(tok.decode(real, skip_special_tokens=True), params.stop))
+            results.append(Generation(tuple(texts), len(x), completion))
+        return results
+
+    def _rng_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    # ------------------------------------------------------------------ trainable mode
+
+    def add_lora(self, lora: LoraSettings = LoraSettings()) -> None:
+        """Wrap the model with a trainable LoRA adapter (peft). Base weights stay frozen."""
+        from peft import LoraConfig, get_peft_model
+
+        if self._lora:
+            raise ConfigError(f"{self.name} already has a LoRA adapter")
+        config = LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        self.model = get_peft_model(self.model, config)
+        self._lora = True
+        self._adapter_enabled = True
+
+    @contextmanager
+    def adapter_disabled(self) -> Iterator[None]:
+        """The reference prior p_ref: the same weights with the adapter switched off."""
+        if not self._lora:
+            yield
+            return
+        self._adapter_enabled = False
+        try:
+            with self.model.disable_adapter():
+                yield
+        finally:
+            self._adapter_enabled = True
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def sequence_log_probs(
+        self, contexts: Sequence[list[int]], continuations: Sequence[list[int]]
+    ) -> torch.Tensor:
+        """Summed log-probabilities of each continuation given its context, differentiable. Shape (B,).
+
+        Takes token ids (from `render` and the sampled tokens) so a policy's own samples are scored
+        exactly as they were generated, with no re-tokenisation drift.
+        """
+        seqs = [list(c) + list(z) for c, z in zip(contexts, continuations)]
+        B, T = len(seqs), max(map(len, seqs))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((B, T), pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros((B, T), dtype=torch.long, device=self.device)
+        target_mask = torch.zeros((B, T), dtype=torch.bool, device=self.device)
+        for b, (c, s) in enumerate(zip(contexts, seqs)):
+            ids[b, : len(s)] = torch.tensor(s, device=self.device)
+            mask[b, : len(s)] = 1
+            target_mask[b, len(c) : len(s)] = True
+        logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
+        token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
+        return (token_lp * target_mask[:, 1:]).sum(-1)
+
+
+def _chunks(
+    units: list[ScoreUnit], prefix_len: int, batch_size: int, max_tokens: int
+) -> Iterator[list[ScoreUnit]]:
+    """Split a group into forward batches bounded by size and padded token count."""
+    chunk: list[ScoreUnit] = []
+    width = 0
+    for u in sorted(units, key=lambda u: len(u.ids)):
+        w = max(width, len(u.ids) - prefix_len)
+        if chunk and (len(chunk) >= batch_size or w * (len(chunk) + 1) > max_tokens):
+            yield chunk
+            chunk, w = [], len(u.ids) - prefix_len
+        chunk.append(u)
+        width = w
+    if chunk:
+        yield chunk
+
+
+def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:
+    hits = (row == eos).nonzero()
+    return row[: hits[0].item()] if len(hits) else row
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    return text[:cut]

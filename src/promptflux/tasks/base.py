@@ -1,0 +1,160 @@
+"""A task = examples in named splits + how (prompt, input) becomes a model request + how output is scored.
+
+Two kinds cover the benchmarks: classification by verbalizer log-probabilities (RLPrompt / GFlowPO
+style: one forward pass, argmax over label continuations) and generation scored by a metric
+(instruction induction, BBH, GSM8K: greedy decode, then exact match / F1 / contains / exact-set).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from promptflux.errors import ConfigError
+from promptflux.types import (
+    Example,
+    Generation,
+    GenRequest,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
+
+Metric = Callable[[str, Example], float]
+"""Scores one model prediction against an example's accepted answers, in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """How an instruction and an input are joined into the target's input text.
+
+    `text` holds the placeholders {prompt} and {input}. An empty prompt leaves no stray whitespace,
+    so "no instruction" renders as "Input : x Output:". chat=True sends the text as a user turn
+    through the target's chat template.
+    """
+
+    text: str = "{prompt} Input : {input} Output:"
+    chat: bool = False
+
+    def render(self, prompt: str, input: str) -> str:
+        prompt = prompt.strip()
+        text = self.text
+        if not prompt:
+            # Drop the instruction together with the whitespace that separated it from its neighbour.
+            head, _, tail = text.partition("{prompt}")
+            text = head + tail.lstrip(" \n") if (not head or head[-1].isspace()) else head + tail
+            text = text.rstrip() if not tail.strip() else text
+        values = {"prompt": prompt, "input": input}
+        # One pass, so braces inside the prompt or the input are never read as placeholders.
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+_PLACEHOLDER = re.compile(r"\{(prompt|input)\}")
+
+
+class Task(ABC):
+    """Examples with splits, rendering and scoring. Subclasses decide the request kind."""
+
+    def __init__(
+        self,
+        name: str,
+        splits: Mapping[str, Sequence[Example]],
+        template: Template,
+        description: str = "",
+    ) -> None:
+        self.name = name
+        self.splits = {k: list(v) for k, v in splits.items()}
+        self.template = template
+        self.description = description
+
+    def split(self, name: str) -> list[Example]:
+        if name not in self.splits:
+            raise ConfigError(
+                f"task {self.name!r} has no split {name!r}; available: {', '.join(sorted(self.splits))}"
+            )
+        return self.splits[name]
+
+    @abstractmethod
+    def request(self, prompt: str, example: Example) -> ScoreRequest | GenRequest:
+        """The model request that evaluates `prompt` on `example`."""
+
+    @abstractmethod
+    def score(self, example: Example, output: ScoreResult | Generation) -> float:
+        """Score in [0, 1] of the model's output for `example`."""
+
+    @abstractmethod
+    def predict(self, output: ScoreResult | Generation) -> str:
+        """The prediction as text (the chosen label, or the generated answer)."""
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return f"{type(self).__name__}({self.name!r}, {sizes})"
+
+
+class ClassificationTask(Task):
+    """Verbalizer classification: the label whose continuation has the highest log-probability wins."""
+
+    def __init__(
+        self,
+        name: str,
+        splits: Mapping[str, Sequence[Example]],
+        labels: Sequence[str],
+        template: Template = Template(),
+        description: str = "",
+    ) -> None:
+        super().__init__(name, splits, template, description)
+        if len(labels) < 2:
+            raise ConfigError(
+                f"task {name!r}: a classification task needs at least 2 labels, got {list(labels)}"
+            )
+        self.labels = tuple(labels)
+        # A leading space makes each label one natural word token after "Output:".
+        self.continuations = tuple(" " + label.strip() for label in labels)
+
+    def request(self, prompt: str, example: Example) -> ScoreRequest:
+        return ScoreRequest(
+            context=self.template.render(prompt, example.input),
+            continuations=self.continuations,
+            chat=self.template.chat,
+        )
+
+    def predict(self, output: ScoreResult | Generation) -> str:
+        assert isinstance(output, ScoreResult), "classification tasks score log-probabilities"
+        best = max(range(len(output.logprobs)), key=output.logprobs.__getitem__)
+        return self.labels[best]
+
+    def score(self, example: Example, output: ScoreResult | Generation) -> float:
+        return float(self.predict(output) == self.labels[example.label])
+
+
+class GenerationTask(Task):
+    """Free generation (greedy by default) scored by a metric against the accepted answers."""
+
+    def __init__(
+        self,
+        name: str,
+        splits: Mapping[str, Sequence[Example]],
+        metric: Metric,
+        template: Template = Template("{prompt}\n\nInput: {input}\nOutput:"),
+        params: SamplingParams = SamplingParams(max_new_tokens=50, stop=("\n",)),
+        description: str = "",
+    ) -> None:
+        super().__init__(name, splits, template, description)
+        self.metric = metric
+        self.params = params
+
+    def request(self, prompt: str, example: Example) -> GenRequest:
+        return GenRequest(
+            prompt=self.template.render(prompt, example.input),
+            params=self.params,
+            chat=self.template.chat,
+        )
+
+    def predict(self, output: ScoreResult | Generation) -> str:
+        assert isinstance(output, Generation), "generation tasks score generated text"
+        return output.text.strip()
+
+    def score(self, example: Example, output: ScoreResult | Generation) -> float:
+        return float(self.metric(self.predict(output), example))

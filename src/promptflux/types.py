@@ -1,0 +1,101 @@
+"""Typed requests and responses that cross every boundary (task -> LM -> evaluator -> optimizer).
+
+Plain frozen dataclasses so requests can be hashed, cached and batched across prompts and examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled example of a task.
+
+    `target` is the canonical answer; `answers` lists every accepted answer (instruction-induction
+    translations, word-in-context variants); metrics compare against `answers or (target,)`.
+    For classification tasks `label` is the class index into the task's verbalizer.
+    """
+
+    id: str
+    input: str
+    target: str
+    answers: tuple[str, ...] = ()
+    label: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return self.answers or (self.target,)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding parameters. temperature == 0 means greedy (deterministic, cacheable without a sample id)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """Generate a continuation of `prompt`.
+
+    chat=True wraps `prompt` as one user turn with the model's chat template (when it has one), with
+    `system` as the system turn. `n` samples are drawn; `sample_id` distinguishes repeated sampled calls
+    on the same input so a cache never serves a stale sample.
+    """
+
+    prompt: str
+    params: SamplingParams = SamplingParams()
+    chat: bool = True
+    system: str | None = None
+    n: int = 1
+    sample_id: int = 0
+
+
+@dataclass(frozen=True)
+class Generation:
+    texts: tuple[str, ...]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def text(self) -> str:
+        return self.texts[0]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Log-probability of each continuation after `context` (e.g. verbalizer labels after an input).
+
+    chat=True renders `context` as a user turn plus the assistant header, so continuations are scored
+    as the start of the model's reply.
+    """
+
+    context: str
+    continuations: tuple[str, ...]
+    chat: bool = False
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    logprobs: tuple[float, ...]  # one summed log-probability per continuation
+    prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one batch of LM calls cost; backends return it, budgets consume it."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
