@@ -22,7 +22,7 @@ import torch
 
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel
-from promptflux.models.scoring import ScoreUnit, plan_prefix_groups
+from promptflux.models.scoring import ScoreUnit, chunk_by_length, plan_prefix_groups
 from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
 
 
@@ -32,7 +32,7 @@ class HFSettings:
 
     device: str = "auto"  # "auto" picks cuda when available
     dtype: str = "auto"  # "auto": bf16 on CUDA, fp32 on CPU; or float32 / bfloat16 / float16
-    batch_size: int = 32  # sequences per forward pass when scoring
+    batch_size: int = 64  # sequences per forward pass when scoring
     gen_batch_size: int = 16  # prompts per generate call
     max_batch_tokens: int = 8192  # caps batch_size x padded length when scoring
     min_shared_prefix: int = 8  # shorter shared prefixes are not worth a separate KV pass
@@ -164,41 +164,46 @@ class HFLanguageModel(LanguageModel):
             if group.prefix_len:
                 prefix = torch.tensor([group.units[0].ids[: group.prefix_len]], device=self.device)
                 past = self.model(input_ids=prefix, use_cache=True).past_key_values
-            for chunk in _chunks(group.units, group.prefix_len, s.batch_size, s.max_batch_tokens):
-                log_probs = self._suffix_log_probs(chunk, group.prefix_len, past)
+            for chunk in chunk_by_length(group.units, group.prefix_len, s.batch_size, s.max_batch_tokens):
+                log_probs, offsets = self._suffix_log_probs(chunk, group.prefix_len, past)
                 for b, unit in enumerate(chunk):
                     values = []
                     for _, start, cont in unit.reads:
-                        pos = (
-                            torch.arange(start - 1, start - 1 + len(cont), device=self.device)
-                            - group.prefix_len
-                        )
+                        pos = torch.arange(len(cont), device=self.device) + (start - 1 - offsets[b])
                         tgt = torch.tensor(cont, device=self.device)
                         values.append(log_probs[b, pos, tgt].sum().item())
                     yield unit, values
 
-    def _suffix_log_probs(self, chunk: list[ScoreUnit], prefix_len: int, past) -> torch.Tensor:
-        """Log-softmax over the vocabulary at every suffix position of a right-padded chunk. (B, S, V)"""
+    def _suffix_log_probs(self, chunk: list[ScoreUnit], prefix_len: int, past) -> tuple[torch.Tensor, list[int]]:
+        """Log-softmax at the positions a chunk reads, and per row the sequence position of column 0.
+
+        Suffixes are left-padded so every read position sits at the end of the row; the LM head then
+        runs on the last K columns only (K = 1 when every label is one token), not on every position.
+        Returns (B, K, V) log-probs.
+        """
         suffixes = [u.ids[prefix_len:] for u in chunk]
         B, S = len(chunk), max(map(len, suffixes))
+        keep = max(len(u.ids) - u.first_read for u in chunk)  # positions from first read to the end
         pad = self.tokenizer.pad_token_id
         ids = torch.full((B, S), pad, dtype=torch.long, device=self.device)
         mask = torch.zeros((B, S), dtype=torch.long, device=self.device)
+        positions = torch.full((B, S), prefix_len, dtype=torch.long, device=self.device)
         for b, suf in enumerate(suffixes):
-            ids[b, : len(suf)] = torch.tensor(suf, device=self.device)
-            mask[b, : len(suf)] = 1
-        kwargs = {}
+            lead = S - len(suf)
+            ids[b, lead:] = torch.tensor(suf, device=self.device)
+            mask[b, lead:] = 1
+            positions[b, lead:] = prefix_len + torch.arange(len(suf), device=self.device)
+        kwargs = {"position_ids": positions, "logits_to_keep": keep}
         if past is not None:
             cache = copy.deepcopy(past)
             cache.batch_repeat_interleave(B)
             prefix_mask = torch.ones((B, prefix_len), dtype=torch.long, device=self.device)
             mask = torch.cat([prefix_mask, mask], dim=1)
-            kwargs = {
-                "past_key_values": cache,
-                "position_ids": (prefix_len + torch.arange(S, device=self.device)).expand(B, S),
-            }
-        logits = self.model(input_ids=ids, attention_mask=mask, **kwargs).logits  # (B, S, V)
-        return torch.log_softmax(logits.float(), dim=-1)
+            kwargs["past_key_values"] = cache
+        logits = self.model(input_ids=ids, attention_mask=mask, **kwargs).logits  # (B, keep, V)
+        # Column 0 of the kept logits is sequence position len(u.ids) - keep for row b.
+        offsets = [len(u.ids) - keep for u in chunk]
+        return torch.log_softmax(logits.float(), dim=-1), offsets
 
     # ------------------------------------------------------------------ generation
 
@@ -310,23 +315,6 @@ class HFLanguageModel(LanguageModel):
         logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
         token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
         return (token_lp * target_mask[:, 1:]).sum(-1)
-
-
-def _chunks(
-    units: list[ScoreUnit], prefix_len: int, batch_size: int, max_tokens: int
-) -> Iterator[list[ScoreUnit]]:
-    """Split a group into forward batches bounded by size and padded token count."""
-    chunk: list[ScoreUnit] = []
-    width = 0
-    for u in sorted(units, key=lambda u: len(u.ids)):
-        w = max(width, len(u.ids) - prefix_len)
-        if chunk and (len(chunk) >= batch_size or w * (len(chunk) + 1) > max_tokens):
-            yield chunk
-            chunk, w = [], len(u.ids) - prefix_len
-        chunk.append(u)
-        width = w
-    if chunk:
-        yield chunk
 
 
 def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:

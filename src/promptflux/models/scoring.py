@@ -37,8 +37,12 @@ def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return i
 
 
-def plan_prefix_groups(units: list[ScoreUnit], min_prefix: int) -> list[PrefixGroup]:
-    """Group units by shared leading tokens; each group's prefix stops before any position it must read."""
+def plan_prefix_groups(units: list[ScoreUnit], min_prefix: int, min_group: int = 4) -> list[PrefixGroup]:
+    """Group units by shared leading tokens; each group's prefix stops before any position it must read.
+
+    A group needs `min_group` units sharing `min_prefix` tokens to be worth its own prefix pass; the
+    rest are pooled into one batch without KV reuse (small groups would fragment batches for little gain).
+    """
     groups: list[PrefixGroup] = []
     ordered = sorted(units, key=lambda u: u.ids)
     current: list[ScoreUnit] = []
@@ -51,7 +55,7 @@ def plan_prefix_groups(units: list[ScoreUnit], min_prefix: int) -> list[PrefixGr
     loose: list[ScoreUnit] = []  # units with no worthwhile shared prefix: batched together, no KV reuse
 
     def close(group: list[ScoreUnit], length: int) -> None:
-        if len(group) > 1 and length >= min_prefix:
+        if len(group) >= min_group and length >= min_prefix:
             groups.append(PrefixGroup(length, group))
         else:
             loose.extend(group)
@@ -70,3 +74,27 @@ def plan_prefix_groups(units: list[ScoreUnit], min_prefix: int) -> list[PrefixGr
     if loose:
         groups.append(PrefixGroup(0, loose))
     return groups
+
+
+def chunk_by_length(
+    units: list[ScoreUnit], prefix_len: int, max_rows: int, max_tokens: int, max_padding: float = 0.15
+) -> list[list[ScoreUnit]]:
+    """Split units into forward batches: length-sorted, bounded in rows and padded tokens, and cut
+    wherever padding would exceed `max_padding` of the batch (a long tail gets its own batch)."""
+    chunks: list[list[ScoreUnit]] = []
+    chunk: list[ScoreUnit] = []
+    real = 0
+    for u in sorted(units, key=lambda u: len(u.ids)):
+        n = len(u.ids) - prefix_len
+        width = n  # sorted ascending: the newest unit is the longest
+        padded = width * (len(chunk) + 1)
+        if chunk and (
+            len(chunk) >= max_rows or padded > max_tokens or padded - (real + n) > max_padding * padded
+        ):
+            chunks.append(chunk)
+            chunk, real = [], 0
+        chunk.append(u)
+        real += n
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -1,0 +1,74 @@
+"""Evaluator on a tiny random model: per-example scores, cache reuse, budget stops with nothing lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptflux.errors import BudgetExhausted
+from promptflux.evaluation import Budget, BudgetLimits, Evaluator, OutputCache
+from promptflux.models.tiny import tiny_random_model
+from tests.helpers import toy_generation_task, toy_sentiment_task
+
+PROMPTS = ["Classify the review.", "Is this review positive?", ""]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return tiny_random_model(seed=0)
+
+
+def test_scores_are_per_example_and_match_task_scoring(lm):
+    task = toy_sentiment_task()
+    results = Evaluator(task, lm).evaluate(PROMPTS, "train")
+    assert [r.prompt for r in results] == PROMPTS
+    for r in results:
+        assert len(r.scores) == 6 and set(r.scores) <= {0.0, 1.0}
+        assert r.example_ids == tuple(ex.id for ex in task.split("train"))
+        assert all(p in task.labels for p in r.predictions)
+        low, high = r.ci95
+        assert 0.0 <= low <= r.mean <= high <= 1.0
+
+
+def test_a_scored_pair_is_never_sent_again(lm, tmp_path):
+    task = toy_sentiment_task()
+    cache = OutputCache(tmp_path / "c.sqlite")
+    budget = Budget()
+    ev = Evaluator(task, lm, cache=cache, budget=budget)
+    first = ev.evaluate(PROMPTS[:2], "train")
+    assert budget.used["target"].calls == 12
+    calls_before = lm.usage.calls
+    again = Evaluator(task, lm, cache=OutputCache(tmp_path / "c.sqlite"), budget=budget).evaluate(
+        PROMPTS, "train"
+    )
+    assert lm.usage.calls - calls_before == 6  # only the third prompt is new
+    assert budget.used["target"].calls == 18
+    assert [r.scores for r in again[:2]] == [r.scores for r in first]
+    assert ev.is_known(PROMPTS[0], task.split("train")) and not ev.is_known("never seen", task.split("train"))
+
+
+def test_duplicate_prompts_in_one_batch_cost_once(lm):
+    budget = Budget()
+    Evaluator(toy_sentiment_task(), lm, budget=budget).evaluate(["same", "same"], "train")
+    assert budget.used["target"].calls == 6
+
+
+def test_a_hard_budget_stops_cleanly_and_keeps_what_was_paid_for(lm, tmp_path):
+    task = toy_sentiment_task()
+    cache = OutputCache(tmp_path / "c.sqlite")
+    budget = Budget(BudgetLimits(target_calls=10))
+    ev = Evaluator(task, lm, cache=cache, budget=budget, chunk_size=4)
+    with pytest.raises(BudgetExhausted):
+        ev.evaluate(PROMPTS[:2], "train")  # needs 12 calls
+    assert budget.used["target"].calls == 10
+    assert len(cache) == 10  # every paid-for answer was stored before stopping
+    # With more budget the same evaluation costs only the two missing calls.
+    more = Budget(BudgetLimits(target_calls=2))
+    Evaluator(task, lm, cache=cache, budget=more).evaluate(PROMPTS[:2], "train")
+    assert more.used["target"].calls == 2
+
+
+def test_generation_tasks_are_scored_by_their_metric(lm):
+    task = toy_generation_task()
+    (r,) = Evaluator(task, lm).evaluate(["Write the word in capitals."], "train")
+    assert len(r.scores) == 3 and r.mean == 0.0  # a random model does not spell CAT
+    assert all(isinstance(p, str) for p in r.predictions)

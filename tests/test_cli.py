@@ -1,0 +1,60 @@
+"""The command line as a user meets it: listings, an evaluation, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "promptflux.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_tasks_and_models_are_listed():
+    out = run("tasks", "bbh/")
+    assert out.returncode == 0 and "bbh/navigate" in out.stdout and "sst2" not in out.stdout
+    out = run("models")
+    assert out.returncode == 0 and "smollm2" in out.stdout and "openai:" in out.stdout
+
+
+def test_eval_reports_accuracy_with_an_interval_and_uses_the_cache(tmp_path):
+    cache = str(tmp_path / "c.sqlite")
+    args = ("eval", "--task", "sst2", "--split", "dev", "--limit", "8", "--model", "tiny-random", "--json")
+    first = json.loads(run(*args, "--cache", cache).stdout)
+    assert first["n"] == 8 and 0 <= first["ci95"][0] <= first["accuracy"] <= first["ci95"][1] <= 1
+    assert first["target_calls"] == 8
+    second = json.loads(run(*args, "--cache", cache).stdout)
+    assert second["target_calls"] == 0 and second["cached"] == 8
+    assert second["accuracy"] == first["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("eval", "--task", "sst3"), "unknown task 'sst3'; did you mean 'sst2'?"),
+        (("eval", "--task", "sst2", "--model", "gpt9"), "unknown model spec 'gpt9'"),
+        (("eval", "--task", "sst2", "--model", "hf:/no/such/folder"), "no model folder at /no/such/folder"),
+        (("eval", "--task", "yelp2", "--split", "test"), "has no split 'test'"),
+        (("eval", "--task", "custom:/no/such.yaml"), "/no/such.yaml"),
+    ],
+)
+def test_bad_input_is_one_line_that_says_what_to_fix(args, message):
+    out = run(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_eval_with_the_embedded_model(tmp_path):
+    out = run(
+        "eval", "--task", "sst2", "--split", "test", "--limit", "100", "--json", "--cache", str(tmp_path / "c")
+    )
+    report = json.loads(out.stdout)
+    assert report["model"] == "smollm2" and report["n"] == 100 and report["accuracy"] > 0.7
