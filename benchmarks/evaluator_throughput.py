@@ -50,8 +50,9 @@ LONG_PROMPTS = [
     "positive if the critic praises the film, and negative if the critic criticises it or finds it dull.",
     "Read carefully. A reviewer wrote the following sentence about a film they watched. Would they recommend "
     "the film to a friend? If yes the sentiment is positive, if not it is negative. Give only the label.",
-    "As an expert in film criticism, analyse the emotional tone of the review that follows. Consider sarcasm, "
-    "irony and mixed opinions, and choose the label that best summarises the critic's overall attitude.",
+    "As an expert in film criticism, analyse the emotional tone of the review that follows. Consider "
+    "sarcasm, irony and mixed opinions, and choose the label that best summarises the critic's overall "
+    "attitude.",
     "The following text is a snippet from a review on a movie website. Determine the polarity of the "
     "opinion it expresses about the movie: is the writer pleased (positive) or displeased (negative)?",
     "Instruction: classify the review. Positive reviews praise the acting, story, direction or emotional "

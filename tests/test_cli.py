@@ -54,7 +54,16 @@ def test_bad_input_is_one_line_that_says_what_to_fix(args, message):
 @pytest.mark.slow
 def test_eval_with_the_embedded_model(tmp_path):
     out = run(
-        "eval", "--task", "sst2", "--split", "test", "--limit", "100", "--json", "--cache", str(tmp_path / "c")
+        "eval",
+        "--task",
+        "sst2",
+        "--split",
+        "test",
+        "--limit",
+        "100",
+        "--json",
+        "--cache",
+        str(tmp_path / "c"),
     )
     report = json.loads(out.stdout)
     assert report["model"] == "smollm2" and report["n"] == 100 and report["accuracy"] > 0.7

@@ -39,7 +39,9 @@ def test_smollm2_follows_a_simple_chat_instruction(smollm2):
 @pytest.mark.parametrize("spec", ["gemma3-270m"])
 def test_second_offline_model_loads_generates_and_scores(spec):
     lm = load_model(spec)
-    (gen,) = lm.generate([GenRequest("The capital of France is", SamplingParams(max_new_tokens=5), chat=False)])
+    (gen,) = lm.generate(
+        [GenRequest("The capital of France is", SamplingParams(max_new_tokens=5), chat=False)]
+    )
     assert gen.completion_tokens > 0
     (res,) = lm.score([ScoreRequest("The capital of France is", (" Paris", " banana"))])
     assert all(math.isfinite(x) for x in res.logprobs)

@@ -28,9 +28,7 @@ err_console = Console(stderr=True)
 ModelOpt = Annotated[str, typer.Option("--model", "--target", "-m", help="Target model spec (see `models`).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 … (HF backends).")]
 DtypeOpt = Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16.")]
-BaseUrlOpt = Annotated[
-    str | None, typer.Option(help="OpenAI-compatible server URL (else $OPENAI_BASE_URL).")
-]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (else $OPENAI_BASE_URL).")]
 KeyEnvOpt = Annotated[str, typer.Option(help="Name of the env var holding the API key (never stored).")]
 
 
@@ -95,7 +93,9 @@ def evaluate(
     examples = the_task.split(split)[:limit] if limit else the_task.split(split)
     if not examples:
         raise PromptfluxError(f"split {split!r} of {task!r} is empty")
-    options = ModelOptions(hf=HFSettings(device=device, dtype=dtype), base_url=base_url, api_key_env=api_key_env)
+    options = ModelOptions(
+        hf=HFSettings(device=device, dtype=dtype), base_url=base_url, api_key_env=api_key_env
+    )
     budget = Budget(BudgetLimits(target_calls=max_calls))
     store = OutputCache() if no_cache else OutputCache(cache or _default_cache())
     start = time.monotonic()

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.models.fault_server import Drop, FaultServer, Hang, Reply
 
 from promptflux.errors import BackendError, ConfigError
 from promptflux.models import llamacpp_server
 from promptflux.models.openai_compat import OpenAICompatLM, _continuation_logprob, parse_retry_after
 from promptflux.types import GenRequest, SamplingParams, ScoreRequest, Usage
+from tests.models.fault_server import Drop, FaultServer, Hang, Reply
 
 FAST = {"timeout": 0.5, "max_retries": 3, "backoff_initial": 0.01, "backoff_max": 0.05, "api_key_env": None}
 

@@ -174,7 +174,9 @@ class HFLanguageModel(LanguageModel):
                         values.append(log_probs[b, pos, tgt].sum().item())
                     yield unit, values
 
-    def _suffix_log_probs(self, chunk: list[ScoreUnit], prefix_len: int, past) -> tuple[torch.Tensor, list[int]]:
+    def _suffix_log_probs(
+        self, chunk: list[ScoreUnit], prefix_len: int, past
+    ) -> tuple[torch.Tensor, list[int]]:
         """Log-softmax at the positions a chunk reads, and per row the sequence position of column 0.
 
         Suffixes are left-padded so every read position sits at the end of the row; the LM head then
