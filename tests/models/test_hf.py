@@ -113,3 +113,17 @@ def test_lora_trains_only_the_adapter_and_can_be_switched_off():
     assert math.isclose(off, base, abs_tol=1e-4)  # switching it off restores the prior exactly
     assert all(torch.equal(p, frozen[n]) for n, p in lm.model.named_parameters() if n in frozen)
     assert lm.fingerprint() != fp_base
+
+
+def test_sequence_log_probs_match_scoring_for_mixed_lengths(lm):
+    contexts = [lm.render("Write an instruction:", chat=True), lm.render("Hi", chat=False)]
+    conts = [
+        lm.tokenizer.encode(t, add_special_tokens=False) for t in [" Classify it.", " Say yes or no please"]
+    ]
+    with torch.no_grad():
+        got = lm.sequence_log_probs(contexts, conts)
+    for b, (c, z) in enumerate(zip(contexts, conts)):
+        with torch.no_grad():
+            logp = torch.log_softmax(lm.model(input_ids=torch.tensor([c + z])).logits[0].float(), -1)
+        want = sum(logp[len(c) - 1 + j, t].item() for j, t in enumerate(z))
+        assert math.isclose(got[b].item(), want, abs_tol=1e-4)

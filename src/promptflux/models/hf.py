@@ -41,12 +41,16 @@ class HFSettings:
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """LoRA adapter for the trainable mode (GFlowPO, PPO prompt-LM); defaults are the GFlowPO reference."""
+    """LoRA adapter for the trainable mode (GFlowPO, PPO prompt-LM).
+
+    Defaults are the GFlowPO reference's: r 16, alpha 32, dropout 0.05, and peft's default targets for
+    Llama-style models (query and value projections), which is what the reference ends up using.
+    """
 
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -306,17 +310,25 @@ class HFLanguageModel(LanguageModel):
         """
         seqs = [list(c) + list(z) for c, z in zip(contexts, continuations)]
         B, T = len(seqs), max(map(len, seqs))
+        K = max(len(z) for z in continuations) + 1  # the logits that predict continuation tokens
         pad = self.tokenizer.pad_token_id
+        # Left padding aligns every continuation with the end of its row, so the vocabulary head runs on
+        # the last K positions only (memory grows with the continuation, not with the meta-prompt).
         ids = torch.full((B, T), pad, dtype=torch.long, device=self.device)
         mask = torch.zeros((B, T), dtype=torch.long, device=self.device)
-        target_mask = torch.zeros((B, T), dtype=torch.bool, device=self.device)
-        for b, (c, s) in enumerate(zip(contexts, seqs)):
-            ids[b, : len(s)] = torch.tensor(s, device=self.device)
-            mask[b, : len(s)] = 1
-            target_mask[b, len(c) : len(s)] = True
-        logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
-        token_lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
-        return (token_lp * target_mask[:, 1:]).sum(-1)
+        target_mask = torch.zeros((B, K - 1), dtype=torch.bool, device=self.device)
+        for b, (z, s) in enumerate(zip(continuations, seqs)):
+            ids[b, T - len(s) :] = torch.tensor(s, device=self.device)
+            mask[b, T - len(s) :] = 1
+            target_mask[b, K - 1 - len(z) :] = True
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=K
+        ).logits
+        logits = logits[:, :-1].float()  # (B, K-1, V): position i predicts token T-K+1+i
+        targets = ids[:, T - K + 1 :]  # (B, K-1)
+        token_lp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+        return (token_lp * target_mask).sum(-1)
 
 
 def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:

@@ -1,0 +1,197 @@
+"""The prompt-LM q_theta(z | M): a LoRA adapter on an `HFLanguageModel`, whose frozen base is p_ref.
+
+A prompt z is the token sequence the policy sampled after the meta-prompt context
+(rendered chat turn + answer prefix), up to and including its terminating token: the first token that
+contains a newline, or an end-of-sequence token. The terminator is part of the trajectory because
+stopping is an action the policy takes; an instruction cut by `max_new_tokens` has no terminator
+(`finished=False`) and the caller decides whether to keep it.
+
+Both log q (adapter on, with gradient) and log p_ref (adapter off, no gradient) are computed on the
+very token ids that were sampled, never on a re-tokenisation of the extracted text, so there is no
+tokenisation drift; a replayed prompt keeps its ids, and only its context (the current M) changes.
+The extracted text (see `extract_instruction`) is what the target LM is evaluated on; several
+trajectories can map to one text (e.g. trailing words after a closing quote), which the replay buffer
+resolves by keeping the best entry per text.
+
+Sampling uses temperature and top-p only (top-k is disabled) and is seeded from the caller's numpy
+Generator inside a forked torch RNG, so no global random state is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from promptflux.errors import ConfigError
+from promptflux.models.hf import HFLanguageModel, LoraSettings
+from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, extract_instruction
+
+
+@dataclass(frozen=True)
+class SampledPrompt:
+    """One sampled instruction. `text` is None when the reply held no usable instruction."""
+
+    text: str | None
+    token_ids: tuple[int, ...]  # the trajectory: sampled tokens up to and including the terminator
+    raw: str  # the decoded trajectory, for logs
+    finished: bool  # ended with a terminator rather than at max_new_tokens
+
+
+class PromptPolicy:
+    """Samples and scores prompts given a meta-prompt. Adds the LoRA adapter when `lora` is given."""
+
+    def __init__(
+        self, lm: HFLanguageModel, lora: LoraSettings | None = None, *, stop_at_newline: bool = True
+    ):
+        from peft import PeftModel
+
+        if lora is not None:
+            lm.add_lora(lora)
+        if not isinstance(lm.model, PeftModel):
+            raise ConfigError(f"{lm.name} has no trainable adapter; pass `lora` to PromptPolicy")
+        self.lm = lm
+        self.stop_at_newline = stop_at_newline
+        self._terminal_ids: frozenset[int] | None = None
+
+    # ------------------------------------------------------------------ trajectories
+    @property
+    def terminal_ids(self) -> frozenset[int]:
+        """Token ids that end an instruction: end-of-sequence ids, and every token containing a newline."""
+        if self._terminal_ids is None:
+            tok = self.lm.tokenizer
+            eos = self.lm.model.generation_config.eos_token_id
+            ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+            if tok.eos_token_id is not None:
+                ids.add(tok.eos_token_id)
+            if self.stop_at_newline:
+                pieces = tok.batch_decode([[i] for i in range(len(tok))])
+                ids.update(i for i, piece in enumerate(pieces) if "\n" in piece)
+            self._terminal_ids = frozenset(ids)
+        return self._terminal_ids
+
+    def split_trajectory(self, row: Sequence[int]) -> tuple[tuple[int, ...], bool]:
+        """Generated ids cut after the first terminator; (ids, finished)."""
+        terminals = self.terminal_ids
+        for i, token in enumerate(row):
+            if token in terminals:
+                return tuple(row[: i + 1]), True
+        return tuple(row), False
+
+    def context_ids(self, meta: MetaPrompt) -> list[int]:
+        """Token ids that precede the instruction: M as a user turn, then the pre-filled reply start."""
+        tok = self.lm.tokenizer
+        if self.lm.has_chat_template:
+            prefix = tok.encode(meta.answer_prefix, add_special_tokens=False)
+            return self.lm.render(meta.text, chat=True) + prefix
+        return self.lm.render(f"{meta.text}\n\n{meta.answer_prefix}", chat=False)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(
+        self,
+        meta: MetaPrompt,
+        n: int,
+        *,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        rng: np.random.Generator,
+    ) -> list[SampledPrompt]:
+        """n prompts from the adapted policy, tempered; reproducible from `rng`."""
+        if n < 1 or temperature <= 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
+            raise ValueError(
+                f"need n >= 1, temperature > 0, 0 < top_p <= 1, max_new_tokens >= 1; got {n}, "
+                f"{temperature}, {top_p}, {max_new_tokens}"
+            )
+        lm, tok = self.lm, self.lm.tokenizer
+        context = torch.tensor([self.context_ids(meta)], device=lm.device)  # (1, L)
+        seed = int(rng.integers(2**62))
+        devices = [lm.device.index or 0] if lm.device.type == "cuda" else []
+        rows: list[list[int]] = []
+        with torch.inference_mode(), self._mode(train=False), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for start in range(0, n, lm.settings.gen_batch_size):
+                m = min(lm.settings.gen_batch_size, n - start)
+                out = lm.model.generate(
+                    input_ids=context,
+                    attention_mask=torch.ones_like(context),
+                    do_sample=True,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=0,
+                    max_new_tokens=max_new_tokens,
+                    num_return_sequences=m,
+                    eos_token_id=sorted(self.terminal_ids),
+                    pad_token_id=tok.pad_token_id,
+                )  # (m, L + new)
+                rows += out[:, context.shape[1] :].tolist()
+        samples = []
+        for row in rows:
+            ids, finished = self.split_trajectory(row)
+            raw = tok.decode(list(ids), skip_special_tokens=True)
+            samples.append(SampledPrompt(extract_instruction(raw), ids, raw, finished))
+        return samples
+
+    # ------------------------------------------------------------------ scoring
+    def log_q(
+        self, meta: MetaPrompt, token_ids: Sequence[Sequence[int]], *, train_mode: bool = True
+    ) -> torch.Tensor:
+        """log q_theta(z | M) per trajectory, differentiable w.r.t. the adapter. Shape (B,).
+
+        `train_mode` runs the model in training mode, i.e. with the configured LoRA dropout, as the
+        reference does during its updates; pass False for a deterministic value (logging, tests).
+        """
+        context, conts = self._batch(meta, token_ids)
+        if not conts:
+            return torch.zeros(0, device=self.lm.device)
+        with self._mode(train=train_mode):
+            return self.lm.sequence_log_probs([context] * len(conts), conts)
+
+    def log_prior(self, meta: MetaPrompt, token_ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        """log p_ref(z | M): the same model with the adapter switched off, no gradient. Shape (B,)."""
+        context, conts = self._batch(meta, token_ids)
+        if not conts:
+            return torch.zeros(0, device=self.lm.device)
+        with torch.no_grad(), self._mode(train=False), self.lm.adapter_disabled():
+            return self.lm.sequence_log_probs([context] * len(conts), conts)
+
+    def _batch(
+        self, meta: MetaPrompt, token_ids: Sequence[Sequence[int]]
+    ) -> tuple[list[int], list[list[int]]]:
+        conts = [list(ids) for ids in token_ids]
+        if any(not ids for ids in conts):
+            raise ValueError("cannot score an empty trajectory")
+        return self.context_ids(meta), conts
+
+    # ------------------------------------------------------------------ training support
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """The trainable (LoRA) parameters, for the optimiser and gradient clipping."""
+        return self.lm.trainable_parameters()
+
+    def adapter_state(self) -> dict[str, torch.Tensor]:
+        """The LoRA weights only (what a checkpoint needs; the base model is reloaded from disk)."""
+        from peft import get_peft_model_state_dict
+
+        return {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(self.lm.model).items()}
+
+    def load_adapter_state(self, state: dict[str, torch.Tensor]) -> None:
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(self.lm.model, state)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise ValueError(f"adapter state has unexpected keys, e.g. {unexpected[:3]}")
+
+    @contextmanager
+    def _mode(self, train: bool) -> Iterator[None]:
+        """Temporarily set train/eval mode (LoRA dropout), restoring the previous one."""
+        model = self.lm.model
+        was_training = model.training
+        model.train(train)
+        try:
+            yield
+        finally:
+            model.train(was_training)
