@@ -135,6 +135,127 @@ def evaluate(
     )
 
 
+@app.command()
+def optimize(
+    task: Annotated[str, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")] = "sst2",
+    method: Annotated[str, typer.Option(help="Optimisation method: gflowpo.")] = "gflowpo",
+    preset: Annotated[str, typer.Option(help="default, reference (the paper's run) or quick.")] = "default",
+    config: Annotated[Path | None, typer.Option(help="YAML run config (keys as in config.yaml).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a method knob: --set lr=5e-5 (repeatable).")
+    ] = None,
+    target: Annotated[str, typer.Option("--target", "-m", help="Target model spec.")] = "smollm2",
+    prompt_lm: Annotated[str, typer.Option(help="Trainable prompt-LM spec (local HF model).")] = "smollm2",
+    data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice of the method.")] = 0,
+    max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls for the search.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
+    ] = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+) -> None:
+    """Search for the best instruction; the test split is scored once, at the end."""
+    import yaml
+
+    from promptflux.evaluation import OutputCache
+    from promptflux.optimizers.gflowpo.config import GFlowPOConfig
+    from promptflux.optimizers.gflowpo.recipe import RunSpec, run_gflowpo
+
+    if method != "gflowpo":
+        raise PromptfluxError(f"unknown method {method!r}; available now: gflowpo")
+    spec = None
+    if resume is None:
+        base = yaml.safe_load(config.read_text()) if config else {}
+        if not isinstance(base, dict):
+            raise PromptfluxError(f"{config}: expected a mapping of run settings")
+        overrides = dict(base.pop("gflowpo", {}) or {}, seed=seed, **_parse_sets(set_ or []))
+        fields = dict(
+            task=task, target=target, prompt_lm=prompt_lm, data_seed=data_seed, max_target_calls=max_calls
+        )
+        fields.update(device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env)
+        try:
+            spec = RunSpec(**{**fields, **base}, gflowpo=GFlowPOConfig.from_preset(preset, **overrides))
+        except ValueError as e:  # pydantic: unknown or bad keys in the config file
+            raise PromptfluxError(f"run config: {str(e).splitlines()[1:3]}") from None
+        run_dir = (
+            run_dir
+            or Path("runs") / f"{spec.task.replace('/', '_')}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+    folder = resume or run_dir
+    with _step_progress() as (on_start, on_step):
+        shared = OutputCache(cache or _default_cache())
+        result = run_gflowpo(
+            spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
+        )
+    _print_result(result, folder)
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PromptfluxError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+class _step_progress:
+    """A progress bar over optimisation steps showing best validation accuracy and target calls."""
+
+    def __enter__(self):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=err_console,
+        )
+        self.progress.__enter__()
+        self.bar = None
+
+        def on_start(spec, total: int) -> None:
+            self.bar = self.progress.add_task(f"{spec.method} {spec.task}", total=total, info="")
+
+        def on_step(step: int, summary: dict) -> None:
+            val = summary.get("best_val")
+            info = "best val " + ("-" if val is None else f"{val:.3f}")
+            info += f" · target calls {summary['budget']['target_calls']}"
+            self.progress.update(self.bar, completed=step + 1, info=info)
+
+        return on_start, on_step
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def _print_result(result: dict, folder: Path) -> None:
+    table = Table("", "prompt", "val", "test [95% CI]", box=None)
+    for name, row in result["prompts"].items():
+        val = "-" if row["val"] is None else f"{row['val']:.3f}"
+        low, high = row["test_ci95"]
+        table.add_row(name, repr(row["prompt"]), val, f"{row['test']:.3f} [{low:.3f}, {high:.3f}]")
+    console.print(table)
+    b = result["budget"]
+    console.print(
+        f"best prompt: [bold]{result['best_prompt']!r}[/]\n"
+        f"target calls {b['target_calls']} (+{b['selection_calls']} for validation/test), "
+        f"prompt-LM samples {b['optimizer_calls']}, {b['wall_seconds']:.0f} s"
+        + (f"; stopped early: {result['stopped']}" if result["stopped"] else "")
+        + f"\nrun folder: {folder} (events.jsonl, result.json, curve.png)"
+    )
+
+
 def main() -> None:
     try:
         app()  # click handles usage errors (one line + usage) and Ctrl-C ("Aborted!", exit 1)

@@ -60,3 +60,32 @@ def test_concurrent_processes_can_write_the_same_cache(tmp_path):
         p.join(timeout=120)
         assert p.exitcode == 0
     assert len(OutputCache(path)) == 240
+
+
+def test_an_old_cache_without_roles_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE outputs (key TEXT PRIMARY KEY, output TEXT NOT NULL, created REAL)")
+    db.execute(
+        "INSERT INTO outputs VALUES ('k', ?, 0)",
+        ('{"kind":"ScoreResult","logprobs":[-1.0],"prompt_tokens":3}',),
+    )
+    db.commit()
+    db.close()
+    cache = OutputCache(path)
+    assert cache.get_many(["k"])["k"] == ScoreResult((-1.0,), 3)
+    cache.put_many({"k2": ScoreResult((-2.0,), 4)}, role="selection")
+    assert cache.usage("target").calls == 1 and cache.usage("selection").calls == 1
+
+
+def test_a_file_that_is_not_a_cache_is_a_one_line_error(tmp_path):
+    import pytest
+
+    from promptflux.errors import ConfigError
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello, this is not SQLite\n" * 100)
+    with pytest.raises(ConfigError, match="not a usable promptflux cache"):
+        OutputCache(bad)

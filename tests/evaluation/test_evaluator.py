@@ -72,3 +72,18 @@ def test_generation_tasks_are_scored_by_their_metric(lm):
     (r,) = Evaluator(task, lm).evaluate(["Write the word in capitals."], "train")
     assert len(r.scores) == 3 and r.mean == 0.0  # a random model does not spell CAT
     assert all(isinstance(p, str) for p in r.predictions)
+
+
+def test_a_run_ledger_charges_shared_cache_hits_once_and_its_spend_can_be_recounted(lm, tmp_path):
+    task = toy_sentiment_task()
+    shared = OutputCache(tmp_path / "shared.sqlite")
+    Evaluator(task, lm, cache=shared).evaluate(PROMPTS[:1], "train")  # another run filled the cache
+    sent_before = lm.usage.calls
+    ledger, budget = OutputCache(tmp_path / "ledger.sqlite"), Budget()
+    ev = Evaluator(task, lm, cache=shared, ledger=ledger, budget=budget)
+    ev.evaluate(PROMPTS[:2], "train")
+    assert budget.used["target"].calls == 12  # this run needed 12 evaluations ...
+    assert lm.usage.calls - sent_before == 6  # ... of which only the 6 new ones reached the model
+    ev.evaluate(PROMPTS[:2], "train")
+    assert budget.used["target"].calls == 12  # what this run already paid for is free
+    assert ledger.usage("target") == budget.used["target"]  # the ledger alone recounts the spend

@@ -127,3 +127,21 @@ def test_sequence_log_probs_match_scoring_for_mixed_lengths(lm):
             logp = torch.log_softmax(lm.model(input_ids=torch.tensor([c + z])).logits[0].float(), -1)
         want = sum(logp[len(c) - 1 + j, t].item() for j, t in enumerate(z))
         assert math.isclose(got[b].item(), want, abs_tol=1e-4)
+
+
+def test_frozen_base_scores_like_the_model_before_its_adapter_trained():
+    from promptflux.models.hf import FrozenBase
+
+    lm = tiny_random_model(seed=2)
+    req = ScoreRequest(f"{INSTR} Input : fine Output:", (" negative", " positive"))
+    before, fp = lm.score([req])[0], lm.fingerprint()
+    lm.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))
+    with torch.no_grad():
+        for p in lm.trainable_parameters():
+            p.add_(0.5)  # a "trained" adapter that changes the outputs
+    assert lm.score([req])[0] != before
+    frozen = FrozenBase(lm)
+    assert frozen.fingerprint() == fp
+    assert all(
+        math.isclose(a, b, abs_tol=1e-5) for a, b in zip(frozen.score([req])[0].logprobs, before.logprobs)
+    )

@@ -1,8 +1,9 @@
 """Budget accounting shared by the evaluator and the optimizers.
 
 Counters are kept per role ("target" = the model whose prompt is optimised, "optimizer" = the LLM or
-prompt-LM that proposes prompts). A hard limit stops the run cleanly: callers ask `room()` before
-dispatching, so work already paid for is always stored before BudgetExhausted is raised.
+prompt-LM that proposes prompts, "selection" = validation and test scoring after the search). A hard
+limit stops the run cleanly: callers ask `room()` before dispatching, so work already paid for is
+always stored before BudgetExhausted is raised.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from promptflux.errors import BudgetExhausted
 from promptflux.types import Usage
 
-ROLES = ("target", "optimizer")
+# "selection" counts validation and test scoring, which happen outside the search budget.
+ROLES = ("target", "optimizer", "selection")
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class Budget:
     def room(self, role: str) -> int | None:
         """How many more calls `role` may make (None: unlimited); 0 once any of its limits is hit."""
         self.check()
-        limit = getattr(self.limits, f"{role}_calls")
-        token_limit = getattr(self.limits, f"{role}_tokens")
+        limit = getattr(self.limits, f"{role}_calls", None)
+        token_limit = getattr(self.limits, f"{role}_tokens", None)
         u = self.used[role]
         if token_limit is not None and u.prompt_tokens + u.completion_tokens >= token_limit:
             return 0

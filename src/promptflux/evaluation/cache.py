@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from promptflux.errors import ConfigError
-from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
+from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult, Usage
 
 
 def request_key(fingerprint: str, request: GenRequest | ScoreRequest) -> str:
@@ -54,16 +54,28 @@ class OutputCache:
                 raise ConfigError(
                     f"cannot create the cache folder {self.path.parent}: {e.strerror}"
                 ) from None
-        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=timeout)
+        try:
+            self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=timeout)
+            self._setup()
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(
+                f"{self.path} is not a usable promptflux cache ({e}); delete it or point --cache elsewhere"
+            ) from None
+        self.hits = 0
+        self.misses = 0
+
+    def _setup(self) -> None:
         if self.path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output TEXT NOT NULL, created REAL)"
+            "CREATE TABLE IF NOT EXISTS outputs "
+            "(key TEXT PRIMARY KEY, output TEXT NOT NULL, created REAL, role TEXT NOT NULL DEFAULT 'target')"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outputs)")}
+        if "role" not in columns:  # caches written by promptflux 0.1.0 before roles existed
+            self._db.execute("ALTER TABLE outputs ADD COLUMN role TEXT NOT NULL DEFAULT 'target'")
         self._db.commit()
-        self.hits = 0
-        self.misses = 0
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Generation | ScoreResult]:
         keys = list(dict.fromkeys(keys))
@@ -79,11 +91,20 @@ class OutputCache:
         self.misses += len(keys) - len(found)
         return found
 
-    def put_many(self, items: Mapping[str, Generation | ScoreResult]) -> None:
+    def put_many(self, items: Mapping[str, Generation | ScoreResult], role: str = "target") -> None:
         now = time.time()
-        rows = [(k, encode_output(v), now) for k, v in items.items()]
+        rows = [(k, encode_output(v), now, role) for k, v in items.items()]
         with self._db:  # one transaction: either the whole chunk is stored or none of it
-            self._db.executemany("INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?)", rows)
+
+    def usage(self, role: str) -> Usage:
+        """Calls and tokens of every output stored for `role`: a run ledger's spend, exact after a crash."""
+        calls, prompt, completion = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(json_extract(output, '$.prompt_tokens')), 0), "
+            "COALESCE(SUM(json_extract(output, '$.completion_tokens')), 0) FROM outputs WHERE role = ?",
+            (role,),
+        ).fetchone()
+        return Usage(calls, prompt, completion)
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]

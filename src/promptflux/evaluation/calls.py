@@ -1,7 +1,13 @@
 """The single path by which requests reach a model: de-duplicated, cache first, budget-checked, chunked.
 
-Every chunk's outputs are written to the cache before the next chunk is sent, so a crash, a kill or an
-exhausted budget never loses an answer that was paid for.
+Lookups go, in order:
+  1. the run's `ledger` (what this run already paid for): free;
+  2. the shared `cache` (answers other runs or commands computed): charged to this run's budget, since a
+     fair comparison counts the evaluations a method needs, but not sent to the model;
+  3. the model: charged and sent.
+Without a ledger, shared-cache hits are free (plain `promptflux eval`). Every chunk is written to the
+ledger and the cache before the next is sent, so a crash, a kill or an exhausted budget never loses an
+answer that was paid for, and a run's spend can always be recounted from its ledger.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ def call_model(
     requests: Sequence[Request],
     *,
     cache: OutputCache | None = None,
+    ledger: OutputCache | None = None,
     budget: Budget | None = None,
     role: str = "target",
     chunk_size: int = 256,
@@ -31,13 +38,18 @@ def call_model(
     """Outputs for `requests` in order; only requests not already cached are sent (and charged)."""
     fingerprint = model.fingerprint()
     keys = [request_key(fingerprint, r) for r in requests]
-    known: dict[str, Output] = cache.get_many(keys) if cache is not None else {}
-    pending: dict[str, Request] = {}
+    known: dict[str, Output] = ledger.get_many(keys) if ledger is not None else {}
+    unpaid = [k for k in keys if k not in known]
+    shared = cache.get_many(unpaid) if cache is not None and unpaid else {}
+    if ledger is None:
+        known.update(shared)  # no run to charge: a cached answer is simply free
+        shared = {}
+    pending: dict[str, Request | None] = {}
     for key, req in zip(keys, requests):
         if key not in known:
-            pending.setdefault(key, req)  # identical requests in one batch are sent once
-    if on_chunk is not None and len(known):
-        on_chunk(len(requests) - sum(1 for k in keys if k in pending))
+            pending.setdefault(key, None if key in shared else req)  # identical requests: sent once
+    if on_chunk is not None and known:
+        on_chunk(sum(1 for k in keys if k in known))
     todo = list(pending.items())
     while todo:
         room = budget.room(role) if budget is not None else None
@@ -45,12 +57,15 @@ def call_model(
             raise BudgetExhausted(f"{role} call budget exhausted ({len(todo)} requests not sent)")
         size = chunk_size if room is None else min(chunk_size, room)
         chunk, todo = todo[:size], todo[size:]
-        outputs = _dispatch(model, [r for _, r in chunk])
+        to_send = [(k, r) for k, r in chunk if r is not None]
+        fresh = {k: shared[k] for k, r in chunk if r is None}
+        fresh.update(zip((k for k, _ in to_send), _dispatch(model, [r for _, r in to_send])))
         if budget is not None:
-            budget.charge(role, _usage(outputs))
-        fresh = {key: out for (key, _), out in zip(chunk, outputs)}
-        if cache is not None:
-            cache.put_many(fresh)
+            budget.charge(role, _usage(list(fresh.values())))
+        if ledger is not None:
+            ledger.put_many(fresh, role=role)
+        if cache is not None and to_send:
+            cache.put_many({k: fresh[k] for k, _ in to_send}, role=role)
         known.update(fresh)
         if on_chunk is not None:
             on_chunk(sum(1 for k in keys if k in fresh))

@@ -46,14 +46,19 @@ class Evaluator:
         model: LanguageModel,
         *,
         cache: OutputCache | None = None,
+        ledger: OutputCache | None = None,
         budget: Budget | None = None,
         chunk_size: int = 256,
+        role: str = "target",
     ) -> None:
+        """`cache` is shared across runs; `ledger` (optional) holds what this run paid for (see calls.py)."""
         self.task = task
         self.model = model
         self.cache = cache if cache is not None else OutputCache()
+        self.ledger = ledger
         self.budget = budget if budget is not None else Budget()
         self.chunk_size = chunk_size
+        self.role = role
 
     def evaluate(
         self,
@@ -70,8 +75,9 @@ class Evaluator:
             self.model,
             requests,
             cache=self.cache,
+            ledger=self.ledger,
             budget=self.budget,
-            role="target",
+            role=self.role,
             chunk_size=self.chunk_size,
             on_chunk=on_progress,
         )
@@ -90,7 +96,8 @@ class Evaluator:
         return results
 
     def is_known(self, prompt: str, examples: Sequence[Example]) -> bool:
-        """True when every (prompt, example) is cached, i.e. evaluating it would cost no target call."""
+        """True when evaluating `prompt` on `examples` would cost no target call (already paid for)."""
+        store = self.ledger if self.ledger is not None else self.cache
         fp = self.model.fingerprint()
         keys = [request_key(fp, self.task.request(prompt, ex)) for ex in examples]
-        return len(self.cache.get_many(keys)) == len(set(keys))
+        return len(store.get_many(keys)) == len(set(keys))

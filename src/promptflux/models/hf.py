@@ -339,3 +339,29 @@ def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
     return text[:cut]
+
+
+class FrozenBase(LanguageModel):
+    """The base weights of an adapted model, as a frozen model of its own.
+
+    Lets the target (or the reference prior) share weights with a LoRA prompt-LM: every call runs with
+    the adapter switched off, and the fingerprint is the base model's, so cached answers stay valid
+    while the adapter trains.
+    """
+
+    def __init__(self, lm: HFLanguageModel) -> None:
+        super().__init__()
+        self.lm = lm
+        self.name = lm.name
+
+    def fingerprint(self) -> str:
+        with self.lm.adapter_disabled():
+            return self.lm.fingerprint()
+
+    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        with self.lm.adapter_disabled():
+            return self.lm._generate(requests)
+
+    def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        with self.lm.adapter_disabled():
+            return self.lm._score(requests)

@@ -1,0 +1,242 @@
+"""The GFlowPO training loop: wires the components of this package into steps a run driver can checkpoint.
+
+One step (GFLOWPO.md):
+  1. DMU references (after the delay): 1 prompt from the priority queue Q + 2 from the diverse pool.
+  2. Per micro-batch: a fresh meta-prompt M (demonstrations resampled from the held-out pool).
+     Warm-up, or with probability `online_ratio`: sample on-policy at a temperature drawn from the
+     range, and score the new prompts on the training split (the evaluator's ledger makes a prompt
+     this run already scored free). Otherwise replay prompts from the buffer: their accuracy is known,
+     so they cost no target call; only their prior is recomputed under the current M.
+  3. log R = log p_ref(z | M) / gamma + log(acc + eps) / beta; the trajectory-balance loss with the
+     VarGrad-EMA (or learned) log Z; gradients accumulate over the micro-batches.
+  4. After warm-up: clip, AdamW step, LR schedule step. Push each micro-batch's best prompt into Q;
+     refresh the diverse pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from promptflux.evaluation.budget import Budget
+from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.gflowpo.config import GFlowPOConfig
+from promptflux.optimizers.gflowpo.memory import DiversePool, PriorityQueue, draw_references
+from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, MetaPromptBuilder
+from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z, trajectory_balance_loss
+from promptflux.optimizers.gflowpo.policy import PromptPolicy
+from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
+from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
+from promptflux.runs.events import EventLog
+from promptflux.types import Example, Usage
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One prompt of a micro-batch with everything its reward is made of."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    accuracy: float
+    scores: tuple[float, ...]
+    replayed: bool
+
+
+class GFlowPOTrainer:
+    """Trains a LoRA prompt-LM to sample prompts in proportion to prior x tempered training accuracy."""
+
+    name = "gflowpo"
+
+    def __init__(
+        self,
+        config: GFlowPOConfig,
+        policy: PromptPolicy,
+        evaluator: Evaluator,
+        *,
+        train: list[Example],
+        demo_pool: list[Example],
+        budget: Budget,
+        events: EventLog | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.evaluator = evaluator
+        self.train = train
+        self.budget = budget
+        self.events = events
+        self.beta = config.resolve_beta(len(train))
+        self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
+        self.rng = np.random.default_rng(config.seed)
+        self.buffer = ReplayBuffer(config.replay_capacity, config.replay_rank_by)
+        self.queue = PriorityQueue(config.dmu_queue_size)
+        self.pool = DiversePool.from_config(config)
+        self.log_z: LogZ = make_log_z(config, policy.lm.device)
+        groups = [{"params": policy.parameters(), "lr": config.lr}, *self.log_z.param_groups()]
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        lr_lambda = config_lr_lambda(config)
+        # The learned log Z keeps its own constant rate; only the adapter follows the schedule.
+        lambdas = [lr_lambda] + [lambda _: 1.0] * (len(groups) - 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
+        self.initial_prompt: str | None = None  # first usable sample of the untrained prompt-LM
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.steps
+
+    # ------------------------------------------------------------------ one step
+
+    def step(self, step: int) -> dict[str, Any]:
+        cfg = self.config
+        warmup = cfg.is_warmup(step)
+        self.pool.update(step, self.buffer, self.rng)
+        torch_seed = int(self.rng.integers(2**62))  # LoRA dropout noise, reproducible on resume
+        losses, batches = [], []
+        with torch.random.fork_rng(devices=_devices(self.policy)):
+            torch.manual_seed(torch_seed)
+            for micro in range(cfg.grad_accumulation):
+                refs = self._references(step)
+                meta = self.builder.build(self.rng, references=refs)
+                online = warmup or len(self.buffer) == 0 or self.rng.random() < cfg.online_ratio
+                temperature = float(self.rng.uniform(*cfg.temperature_range)) if online else None
+                batch = self._sample(meta, temperature) if online else self._replay()
+                if not batch:
+                    continue
+                ids = [b.token_ids for b in batch]
+                log_prior = self.policy.log_prior(meta, ids)
+                acc = torch.tensor([b.accuracy for b in batch], device=log_prior.device)
+                log_r = log_reward(log_prior, acc, cfg.gamma, self.beta, cfg.eps)
+                self._remember(step, batch, log_prior, log_r)
+                record = {
+                    "step": step,
+                    "micro": micro,
+                    "online": online,
+                    "temperature": temperature,
+                    "meta_prompt": meta.to_event(),
+                    "prompts": [b.text for b in batch],
+                    "accuracy": [b.accuracy for b in batch],
+                    "replayed": [b.replayed for b in batch],
+                    "log_prior": log_prior.tolist(),
+                    "log_reward": log_r.tolist(),
+                }
+                if not warmup:
+                    log_q = self.policy.log_q(meta, ids)
+                    log_z = self.log_z.for_batch(log_q.detach(), log_r)
+                    loss = trajectory_balance_loss(log_z, log_q, log_r)
+                    (loss / cfg.grad_accumulation).backward()
+                    losses.append(loss.item())
+                    record.update(log_q=log_q.tolist(), log_z=float(log_z), loss=loss.item())
+                batches.append(record)
+                self._emit("micro_batch", **record, budget=self.budget.snapshot())
+        summary: dict[str, Any] = {"warmup": warmup, "buffer": len(self.buffer)}
+        if not warmup and losses:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            summary.update(
+                loss=float(np.mean(losses)),
+                grad_norm=float(grad_norm),
+                lr=self.scheduler.get_last_lr()[0],
+                log_z=self.log_z.value,
+            )
+        accs = [a for r in batches for a, rep in zip(r["accuracy"], r["replayed"]) if not rep]
+        summary["new_prompts"] = len(accs)
+        summary["mean_train_acc"] = float(np.mean(accs)) if accs else None
+        summary["best_train_acc"] = self.queue.items[0].accuracy if len(self.queue) else None
+        return summary
+
+    def _references(self, step: int) -> list[str]:
+        cfg = self.config
+        if not cfg.dmu_active(step):
+            return []
+        return draw_references(self.queue, self.pool, cfg.dmu_from_queue, cfg.dmu_from_diverse, self.rng)
+
+    def _sample(self, meta: MetaPrompt, temperature: float | None) -> list[Scored]:
+        cfg = self.config
+        samples = self.policy.sample(
+            meta,
+            cfg.micro_batch_size,
+            temperature=temperature or 1.0,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            rng=self.rng,
+        )
+        self.budget.charge("optimizer", Usage(len(samples), 0, sum(len(s.token_ids) for s in samples)))
+        usable = [s for s in samples if s.text]
+        if len(usable) < len(samples):
+            self._emit("unusable_samples", raw=[s.raw for s in samples if not s.text])
+        if not usable:
+            return []
+        if self.initial_prompt is None:
+            self.initial_prompt = usable[0].text
+        results = self.evaluator.evaluate([s.text for s in usable], self.train)
+        for r in results:
+            self._emit("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
+        return [
+            Scored(s.text, s.token_ids, r.mean, r.scores, replayed=False)
+            for s, r in zip(usable, results)  # type: ignore[misc]
+        ]
+
+    def _replay(self) -> list[Scored]:
+        cfg = self.config
+        entries = self.buffer.sample(
+            cfg.micro_batch_size,
+            self.rng,
+            mode=cfg.replay_sampling,
+            temperature=cfg.replay_softmax_temperature,
+        )
+        # Known accuracy, no target call: the whole point of the replay buffer.
+        return [Scored(e.text, e.token_ids, e.accuracy, e.scores, replayed=True) for e in entries]
+
+    def _remember(self, step: int, batch: list[Scored], log_prior: torch.Tensor, log_r: torch.Tensor) -> None:
+        for b, lp, lr in zip(batch, log_prior.tolist(), log_r.tolist()):
+            if not b.replayed:
+                self.buffer.add(ReplayEntry(b.text, b.token_ids, b.accuracy, b.scores, lp, lr, step))
+        best = max(batch, key=lambda b: (b.accuracy, -len(b.text)))
+        self.queue.push(best.text, best.accuracy, step)
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.events is not None:
+            self.events.append(kind, **data)
+
+    # ------------------------------------------------------------------ selection and checkpoints
+
+    def candidates(self, n_sampled: int = 10) -> list[str]:
+        """Prompts worth validating: the priority queue, then the best sampled ones by training accuracy."""
+        by_acc = sorted(self.buffer.entries, key=lambda e: (-e.accuracy, len(e.text)))
+        return list(dict.fromkeys([*self.queue.texts, *(e.text for e in by_acc[:n_sampled])]))
+
+    def baselines(self) -> dict[str, str]:
+        return {"initial sample": self.initial_prompt} if self.initial_prompt else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "initial_prompt": self.initial_prompt,
+            "adapter": self.policy.adapter_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "log_z": self.log_z.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "queue": self.queue.state_dict(),
+            "pool": self.pool.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.initial_prompt = state["initial_prompt"]
+        self.policy.load_adapter_state(state["adapter"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.log_z.load_state_dict(state["log_z"])
+        self.buffer = ReplayBuffer.from_state(state["buffer"])
+        self.queue = PriorityQueue.from_state(state["queue"])
+        self.pool = DiversePool.from_state(state["pool"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def _devices(policy: PromptPolicy) -> list[int]:
+    device = policy.lm.device
+    return [device.index or 0] if device.type == "cuda" else []
