@@ -256,7 +256,25 @@ def _print_result(result: dict, folder: Path) -> None:
     )
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for our own progress: no per-tensor loading bars, no upstream deprecation noise."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
 def main() -> None:
+    _quiet_libraries()
     try:
         app()  # click handles usage errors (one line + usage) and Ctrl-C ("Aborted!", exit 1)
     except PromptfluxError as e:

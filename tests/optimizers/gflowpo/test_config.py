@@ -41,7 +41,7 @@ def test_reference_preset_freezes_the_diverse_pool_and_ranks_replay_by_accuracy(
 
 def test_quick_preset_is_a_small_budget_with_the_same_method_knobs():
     q, ref = GFlowPOConfig.quick(), GFlowPOConfig()
-    assert q.warmup_steps <= 5 and 10 <= q.training_steps <= 20
+    assert q.warmup_steps <= 5 and 5 <= q.training_steps <= 20
     assert (q.micro_batch_size, q.grad_accumulation, q.max_new_tokens) == (4, 1, 48)
     assert (q.lr, q.gamma, q.beta, q.log_z) == (ref.lr, ref.gamma, ref.beta, ref.log_z)
 
@@ -99,4 +99,4 @@ def test_lora_settings_and_lr_warmup_length():
     assert c.lora_settings() == LoraSettings(r=16, alpha=32, dropout=0.05, target_modules=("q_proj",))
     assert GFlowPOConfig().lr_warmup_updates == 11  # ceil(0.1 * 101)
     assert GFlowPOConfig(lr_warmup_fraction=0.0).lr_warmup_updates == 0
-    assert GFlowPOConfig.quick().lr_warmup_updates == 2
+    assert GFlowPOConfig.quick().lr_warmup_updates == 1  # ceil(0.1 * 9)

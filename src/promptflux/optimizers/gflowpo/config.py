@@ -227,14 +227,14 @@ class GFlowPOConfig(BaseModel):
 
     @classmethod
     def quick(cls) -> GFlowPOConfig:
-        """A smoke-sized budget for a CPU run of a few minutes: 4 warm-up + 12 training steps of 4 prompts.
+        """A smoke-sized budget for a CPU run of a few minutes: 3 warm-up + 9 training steps of 4 prompts.
 
         Only budget knobs shrink; the method's hyper-parameters (lr, gamma, beta, log Z) stay as in the
         reference, so a quick run exercises the same code paths but is not expected to learn much.
         """
         return cls(
-            steps=16,
-            warmup_steps=4,
+            steps=12,
+            warmup_steps=3,
             grad_accumulation=1,
             max_new_tokens=48,
             replay_capacity=200,
