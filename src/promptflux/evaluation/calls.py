@@ -35,7 +35,7 @@ def call_model(
     chunk_size: int = 256,
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[Output]:
-    """Outputs for `requests` in order; only requests not already cached are sent (and charged)."""
+    """Outputs for `requests`, in order. Free, charged or sent as the module docstring says."""
     fingerprint = model.fingerprint()
     keys = [request_key(fingerprint, r) for r in requests]
     known: dict[str, Output] = ledger.get_many(keys) if ledger is not None else {}

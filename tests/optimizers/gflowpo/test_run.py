@@ -54,6 +54,7 @@ def steps_logged(run_dir: Path) -> list[int]:
     return [e["step"] for e in read_events(run_dir / "events.jsonl", kind="step")]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, task_spec):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     subprocess.run(optimize_cmd(task_spec, clean, tmp_path / "c1.sqlite"), check=True, timeout=600)
@@ -79,3 +80,20 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, task_spec):
     batches = [(e["step"], e["micro"]) for e in read_events(killed / "events.jsonl", kind="micro_batch")]
     assert len(batches) == len(set(batches))
     assert (killed / "curve.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_gflowpo_with_the_real_embedded_model_runs_end_to_end(tmp_path, task_spec):
+    """SmolLM2 as prompt-LM, prior and target: real instructions come out, and the run is complete."""
+    cmd = optimize_cmd(task_spec, tmp_path / "run", tmp_path / "c.sqlite")
+    cmd = [a.replace("tiny-random", "smollm2") for a in cmd]
+    cmd[cmd.index("steps=8")] = "steps=3"
+    cmd[cmd.index("warmup_steps=2")] = "warmup_steps=1"
+    cmd[cmd.index("max_new_tokens=12")] = "max_new_tokens=24"
+    subprocess.run(cmd, check=True, timeout=900)
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["method"] == "gflowpo" and result["best_prompt"]
+    assert set(result["prompts"]) >= {"chosen", "no instruction"}
+    assert result["budget"]["target_calls"] > 0 and result["budget"]["optimizer_calls"] == 12
+    updates = [e for e in read_events(tmp_path / "run" / "events.jsonl", kind="step") if "loss" in e]
+    assert len(updates) == 2 and all(e["loss"] >= 0 for e in updates)
