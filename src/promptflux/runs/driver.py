@@ -1,0 +1,167 @@
+"""Runs any step-wise prompt optimizer in a run folder: resume, checkpoints, validation, one test.
+
+    for step in remaining steps:
+        optimizer.step(step)                    -> events
+        validate new candidates on the val split -> best validation score so far
+        checkpoint (optimizer state, counters)
+    final: validate all candidates, pick the best by validation, score the test split once
+           (the chosen prompt plus baselines), write result.json and the curve plot.
+
+Validation and test evaluations are charged to the "selection" role, not to the optimisation budget,
+and reported separately. A kill -9 at any point loses nothing: evaluations are in the run's ledger,
+events after the last checkpoint are cut on resume, and the redone step is served from the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from promptflux.errors import BudgetExhausted
+from promptflux.evaluation.budget import Budget
+from promptflux.evaluation.evaluator import Evaluator, PromptScore
+from promptflux.runs.folder import RunFolder
+from promptflux.runs.report import plot_curves
+from promptflux.types import Usage
+
+
+class StepOptimizer(Protocol):
+    """What the driver needs from a method: steps, candidates, and a checkpointable state."""
+
+    name: str
+
+    @property
+    def total_steps(self) -> int: ...
+
+    def step(self, step: int) -> dict[str, Any]: ...
+
+    def candidates(self) -> list[str]: ...
+
+    def baselines(self) -> dict[str, str]:
+        """Named reference prompts scored on the test split beside the chosen one (e.g. the initial prompt)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    val_split: str = "dev"
+    test_split: str = "test"
+    validate_top: int = 5  # candidates validated after each step (all of them at the end)
+    baselines: dict[str, str] = field(default_factory=lambda: {"no instruction": ""})
+
+
+def run_optimizer(
+    optimizer: StepOptimizer,
+    *,
+    run: RunFolder,
+    train_evaluator: Evaluator,
+    selection_evaluator: Evaluator,
+    budget: Budget,
+    selection: Selection = Selection(),
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) `optimizer` to the end of its steps or its budget; returns the result."""
+    done = run.result()
+    if done is not None:
+        return done
+    state = run.load_checkpoint()
+    start, validated = 0, {}
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        start, validated = state["step"], state["validated"]
+        budget.used["optimizer"] = Usage(**state["optimizer_usage"])
+        budget.elapsed_before = state["elapsed"]
+    ledger = train_evaluator.ledger
+    if ledger is not None:  # exact recount, including calls paid for after the last checkpoint
+        budget.used["target"] = ledger.usage("target")
+        budget.used["selection"] = ledger.usage("selection")
+
+    def validate(prompts: list[str]) -> None:
+        new = [p for p in dict.fromkeys(prompts) if p not in validated]
+        for r in selection_evaluator.evaluate(new, selection.val_split) if new else []:
+            validated[r.prompt] = r.mean
+            run.events.append(
+                "validation",
+                prompt=r.prompt,
+                split=selection.val_split,
+                scores=r.scores,
+                accuracy=r.mean,
+                budget=budget.snapshot(),
+            )
+
+    stopped = None
+    for step in range(start, optimizer.total_steps):
+        try:
+            summary = optimizer.step(step)
+        except BudgetExhausted as e:
+            stopped = str(e)
+            break
+        validate(optimizer.candidates()[: selection.validate_top])
+        summary["best_val"] = max(validated.values(), default=None)
+        run.events.append("step", step=step, **summary, budget=budget.snapshot())
+        run.save_checkpoint(
+            {
+                "step": step + 1,
+                "optimizer": optimizer.state_dict(),
+                "validated": validated,
+                "optimizer_usage": asdict(budget.used["optimizer"]),
+                "elapsed": budget.wall_seconds,
+            }
+        )
+        if on_step is not None:
+            on_step(step, {**summary, "budget": budget.snapshot()})
+    if stopped:
+        run.events.append("stopped", reason=stopped, budget=budget.snapshot())
+
+    validate(optimizer.candidates())
+    if not validated:
+        validate(list(selection.baselines.values()))  # nothing was found: fall back to the baselines
+    best = max(validated, key=lambda p: (validated[p], -len(p)))
+    named = {"chosen": best, **selection.baselines, **optimizer.baselines()}
+    # Baselines get a validation score for context; they are not candidates for the selection above.
+    context = {r.prompt: r.mean for r in selection_evaluator.evaluate(
+        [p for p in dict.fromkeys(named.values()) if p not in validated], selection.val_split
+    )}
+    unique = list(dict.fromkeys(named.values()))
+    test = {s.prompt: s for s in selection_evaluator.evaluate(unique, selection.test_split)}
+    result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)
+    run.events.append("result", **result)
+    run.write_result(result)
+    plot_curves(run.path / RunFolder.EVENTS, run.path / "curve.png")
+    return result
+
+
+def _result(
+    method: str,
+    named: dict[str, str],
+    validated: dict[str, float],
+    test: dict[str, PromptScore],  # by prompt
+    selection: Selection,
+    budget: Budget,
+    stopped: str | None,
+) -> dict[str, Any]:
+    rows = {}
+    for name, prompt in named.items():
+        score = test[prompt]
+        low, high = score.ci95
+        rows[name] = {
+            "prompt": prompt,
+            "val": validated.get(prompt),
+            "test": score.mean,
+            "test_ci95": [low, high],
+            "test_n": len(score.scores),
+        }
+    return {
+        "method": method,
+        "best_prompt": named["chosen"],
+        "prompts": rows,
+        "val_split": selection.val_split,
+        "candidates_validated": len(validated),
+        "budget": budget.snapshot(),
+        "stopped": stopped,
+    }

@@ -1,0 +1,49 @@
+"""Reports as pure functions of a run's event log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptflux.runs.events import read_events
+
+
+def curves(events_path: Path) -> dict[str, list[tuple[int, float]]]:
+    """(target calls, value) series: best training accuracy, mean log-reward, best validation accuracy."""
+    best_train, best_val = float("-inf"), float("-inf")
+    out: dict[str, list[tuple[int, float]]] = {"best_train": [], "mean_log_reward": [], "best_val": []}
+    for e in read_events(events_path):
+        calls = e.get("budget", {}).get("target_calls")
+        if calls is None:
+            continue
+        if e["kind"] == "micro_batch" and e["accuracy"]:
+            best_train = max(best_train, *e["accuracy"])
+            out["best_train"].append((calls, best_train))
+            out["mean_log_reward"].append((calls, sum(e["log_reward"]) / len(e["log_reward"])))
+        elif e["kind"] == "validation":
+            best_val = max(best_val, e["accuracy"])
+            out["best_val"].append((calls, best_val))
+    return out
+
+
+def plot_curves(events_path: Path, png_path: Path) -> None:
+    """Accuracy and reward versus target calls, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = curves(events_path)
+    fig, (ax_acc, ax_r) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("best_train", "best training accuracy"), ("best_val", "best validation accuracy")):
+        if series[key]:
+            xs, ys = zip(*series[key])
+            ax_acc.step(xs, ys, where="post", label=label)
+    ax_acc.set(xlabel="target calls", ylabel="accuracy", title="accuracy vs target calls")
+    ax_acc.legend(loc="lower right")
+    if series["mean_log_reward"]:
+        xs, ys = zip(*series["mean_log_reward"])
+        ax_r.plot(xs, ys, ".", alpha=0.6)
+    ax_r.set(xlabel="target calls", ylabel="mean log R per micro-batch", title="reward vs target calls")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
