@@ -28,3 +28,10 @@ def test_wall_time_limit_raises():
     b = Budget(BudgetLimits(wall_seconds=5), elapsed_before=10)
     with pytest.raises(BudgetExhausted, match="wall-time"):
         b.check()
+
+
+def test_wall_time_stops_the_search_but_not_the_final_selection():
+    b = Budget(BudgetLimits(wall_seconds=5), elapsed_before=10)
+    with pytest.raises(BudgetExhausted):
+        b.room("target")
+    assert b.room("selection") is None

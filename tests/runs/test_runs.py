@@ -57,7 +57,10 @@ def test_only_secret_keys_are_stripped():
 
 def test_config_is_written_without_secrets(tmp_path):
     config = {"model": {"base_url": "http://x", "api_key": "sk-123", "api_key_env": "OPENAI_API_KEY"}, "t": 1}
-    assert strip_secrets(config) == {"model": {"base_url": "http://x", "api_key_env": "OPENAI_API_KEY"}, "t": 1}
+    assert strip_secrets(config) == {
+        "model": {"base_url": "http://x", "api_key_env": "OPENAI_API_KEY"},
+        "t": 1,
+    }
     RunFolder.create(tmp_path / "r", config).close()
     assert "sk-123" not in (tmp_path / "r" / "config.yaml").read_text()
 

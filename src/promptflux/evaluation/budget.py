@@ -49,8 +49,12 @@ class Budget:
         return self.elapsed_before + time.monotonic() - self._started
 
     def room(self, role: str) -> int | None:
-        """How many more calls `role` may make (None: unlimited); 0 once any of its limits is hit."""
-        self.check()
+        """How many more calls `role` may make (None: unlimited); 0 once any of its limits is hit.
+
+        The wall-time limit bounds the search ("target", "optimizer"); selection always completes.
+        """
+        if role != "selection":
+            self.check()
         limit = getattr(self.limits, f"{role}_calls", None)
         token_limit = getattr(self.limits, f"{role}_tokens", None)
         u = self.used[role]

@@ -39,7 +39,7 @@ class StepOptimizer(Protocol):
     def candidates(self) -> list[str]: ...
 
     def baselines(self) -> dict[str, str]:
-        """Named reference prompts scored on the test split beside the chosen one (e.g. the initial prompt)."""
+        """Named reference prompts scored on the test split beside the chosen one (e.g. the initial one)."""
         ...
 
     def state_dict(self) -> dict[str, Any]: ...
@@ -124,9 +124,12 @@ def run_optimizer(
     best = max(validated, key=lambda p: (validated[p], -len(p)))
     named = {"chosen": best, **selection.baselines, **optimizer.baselines()}
     # Baselines get a validation score for context; they are not candidates for the selection above.
-    context = {r.prompt: r.mean for r in selection_evaluator.evaluate(
-        [p for p in dict.fromkeys(named.values()) if p not in validated], selection.val_split
-    )}
+    context = {
+        r.prompt: r.mean
+        for r in selection_evaluator.evaluate(
+            [p for p in dict.fromkeys(named.values()) if p not in validated], selection.val_split
+        )
+    }
     unique = list(dict.fromkeys(named.values()))
     test = {s.prompt: s for s in selection_evaluator.evaluate(unique, selection.test_split)}
     result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)

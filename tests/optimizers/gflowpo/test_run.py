@@ -94,6 +94,19 @@ def test_gflowpo_with_the_real_embedded_model_runs_end_to_end(tmp_path, task_spe
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["method"] == "gflowpo" and result["best_prompt"]
     assert set(result["prompts"]) >= {"chosen", "no instruction"}
-    assert result["budget"]["target_calls"] > 0 and result["budget"]["optimizer_calls"] == 12
+    online = [e for e in read_events(tmp_path / "run" / "events.jsonl", kind="micro_batch") if e["online"]]
+    assert result["budget"]["target_calls"] > 0
+    assert result["budget"]["optimizer_calls"] == 4 * len(online) >= 4  # replayed batches sample nothing
     updates = [e for e in read_events(tmp_path / "run" / "events.jsonl", kind="step") if "loss" in e]
     assert len(updates) == 2 and all(e["loss"] >= 0 for e in updates)
+
+
+@pytest.mark.slow
+def test_a_hard_target_budget_stops_the_search_cleanly_with_a_result(tmp_path, task_spec):
+    cmd = [*optimize_cmd(task_spec, tmp_path / "run", tmp_path / "c.sqlite"), "--max-calls", "40"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["stopped"] and "budget exhausted" in result["stopped"]
+    assert result["budget"]["target_calls"] <= 40 and result["best_prompt"]
+    assert "stopped early" in " ".join(out.stdout.split())  # rich wraps at 80 columns off a terminal
