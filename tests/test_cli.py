@@ -67,3 +67,34 @@ def test_eval_with_the_embedded_model(tmp_path):
     )
     report = json.loads(out.stdout)
     assert report["model"] == "smollm2" and report["n"] == 100 and report["accuracy"] > 0.7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("optimize", "--config", "/no/such.yaml"), "no config file at /no/such.yaml"),
+        (("optimize", "--method", "dspy"), "unknown method 'dspy'"),
+        (("optimize", "--preset", "fast"), "unknown GFlowPO preset 'fast'"),
+        (("optimize", "--set", "online_ratio=2"), "online_ratio"),
+        (("optimize", "--set", "nonsense"), "--set expects key=value"),
+        (("optimize", "--resume", "/no/such/run"), "not a run folder"),
+    ],
+)
+def test_optimize_bad_input_is_one_line(args, message):
+    out = run(*args)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_optimize_rejects_a_config_file_that_is_not_a_mapping(tmp_path):
+    bad = tmp_path / "run.yaml"
+    bad.write_text("- just\n- a list\n")
+    out = run("optimize", "--config", str(bad))
+    assert out.returncode == 2 and "expected a mapping" in out.stderr
+
+
+def test_a_bad_task_leaves_no_run_folder_behind(tmp_path):
+    out = run("optimize", "--task", "sst3", "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 2 and "did you mean 'sst2'" in out.stderr
+    assert not (tmp_path / "r").exists()

@@ -147,7 +147,7 @@ def optimize(
     target: Annotated[str, typer.Option("--target", "-m", help="Target model spec.")] = "smollm2",
     prompt_lm: Annotated[str, typer.Option(help="Trainable prompt-LM spec (local HF model).")] = "smollm2",
     data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice of the method.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the method's random choices (default 0).")] = None,
     max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls for the search.")] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
@@ -162,8 +162,6 @@ def optimize(
     api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end."""
-    import yaml
-
     from promptflux.evaluation import OutputCache
     from promptflux.optimizers.gflowpo.config import GFlowPOConfig
     from promptflux.optimizers.gflowpo.recipe import RunSpec, run_gflowpo
@@ -172,10 +170,10 @@ def optimize(
         raise PromptfluxError(f"unknown method {method!r}; available now: gflowpo")
     spec = None
     if resume is None:
-        base = yaml.safe_load(config.read_text()) if config else {}
-        if not isinstance(base, dict):
-            raise PromptfluxError(f"{config}: expected a mapping of run settings")
-        overrides = dict(base.pop("gflowpo", {}) or {}, seed=seed, **_parse_sets(set_ or []))
+        base = _read_run_config(config) if config else {}
+        overrides = dict(base.pop("gflowpo", {}) or {}, **_parse_sets(set_ or []))
+        if seed is not None:
+            overrides["seed"] = seed
         fields = dict(
             task=task, target=target, prompt_lm=prompt_lm, data_seed=data_seed, max_target_calls=max_calls
         )
@@ -183,7 +181,7 @@ def optimize(
         try:
             spec = RunSpec(**{**fields, **base}, gflowpo=GFlowPOConfig.from_preset(preset, **overrides))
         except ValueError as e:  # pydantic: unknown or bad keys in the config file
-            raise PromptfluxError(f"run config: {str(e).splitlines()[1:3]}") from None
+            raise PromptfluxError("run config: " + " ".join(str(e).splitlines()[1:3])) from None
         run_dir = (
             run_dir
             or Path("runs") / f"{spec.task.replace('/', '_')}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -195,6 +193,20 @@ def optimize(
             spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
         )
     _print_result(result, folder)
+
+
+def _read_run_config(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PromptfluxError(f"no config file at {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise PromptfluxError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise PromptfluxError(f"{path}: expected a mapping of run settings, e.g. `task: sst2`")
+    return data
 
 
 def _parse_sets(items: list[str]) -> dict[str, object]:

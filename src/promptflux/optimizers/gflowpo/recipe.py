@@ -22,7 +22,7 @@ from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.trainer import GFlowPOTrainer
 from promptflux.runs import RunFolder
 from promptflux.runs.driver import Selection, run_optimizer
-from promptflux.tasks import get_task
+from promptflux.tasks import Task, get_task
 
 
 class RunSpec(BaseModel):
@@ -55,21 +55,52 @@ def run_gflowpo(
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
     on_start: Callable[[RunSpec, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Create (or resume) the run in `run_dir` and run it to the end; returns result.json's content."""
+    """Create (or resume) the run in `run_dir` and run it to the end; returns result.json's content.
+
+    Task and models are loaded before a new run folder is created, so a typo in a spec leaves no
+    half-made folder behind.
+    """
+    run = None
     if resume:
         run = RunFolder.open(run_dir)
         spec = RunSpec.model_validate(run.config())
-    else:
-        if spec is None:
-            raise ConfigError("a new run needs a spec")
+    elif spec is None:
+        raise ConfigError("a new run needs a spec")
+    task, policy, target = _components(spec)
+    if run is None:
         run = RunFolder.create(run_dir, spec.model_dump(mode="json"))
     try:
-        return _run(spec, run, cache, on_step, on_start)
+        limits = BudgetLimits(target_calls=spec.max_target_calls, wall_seconds=spec.max_wall_seconds)
+        budget = Budget(limits)
+        ledger = OutputCache(run.path / "ledger.sqlite")
+        shared = cache if cache is not None else OutputCache(_default_cache())
+        common = {"cache": shared, "ledger": ledger, "budget": budget}
+        trainer = GFlowPOTrainer(
+            spec.gflowpo,
+            policy,
+            Evaluator(task, target, **common),
+            train=task.split("train"),
+            demo_pool=task.split(spec.val_split),
+            budget=budget,
+            events=run.events,
+        )
+        if on_start is not None:
+            on_start(spec, trainer.total_steps)
+        return run_optimizer(
+            trainer,
+            run=run,
+            train_evaluator=trainer.evaluator,
+            selection_evaluator=Evaluator(task, target, role="selection", **common),
+            budget=budget,
+            selection=Selection(val_split=spec.val_split, test_split=spec.test_split),
+            on_step=on_step,
+        )
     finally:
         run.close()
 
 
-def _run(spec, run, cache, on_step, on_start) -> dict[str, Any]:
+def _components(spec: RunSpec) -> tuple[Task, PromptPolicy, LanguageModel]:
+    """The task, the prompt-LM policy, and the target (sharing the prompt-LM's weights if specs match)."""
     task = get_task(spec.task, seed=spec.data_seed)
     options = ModelOptions(
         hf=HFSettings(device=spec.device, dtype=spec.dtype, seed=spec.gflowpo.seed),
@@ -83,33 +114,9 @@ def _run(spec, run, cache, on_step, on_start) -> dict[str, Any]:
             f"not {spec.prompt_lm!r}"
         )
     policy = PromptPolicy(prompt_lm, spec.gflowpo.lora_settings())
-    target: LanguageModel = (
-        FrozenBase(prompt_lm) if spec.target == spec.prompt_lm else load_model(spec.target, options)
-    )
-    budget = Budget(BudgetLimits(target_calls=spec.max_target_calls, wall_seconds=spec.max_wall_seconds))
-    ledger = OutputCache(run.path / "ledger.sqlite")
-    shared = cache if cache is not None else OutputCache(_default_cache())
-    common = {"cache": shared, "ledger": ledger, "budget": budget}
-    trainer = GFlowPOTrainer(
-        spec.gflowpo,
-        policy,
-        Evaluator(task, target, **common),
-        train=task.split("train"),
-        demo_pool=task.split(spec.val_split),
-        budget=budget,
-        events=run.events,
-    )
-    if on_start is not None:
-        on_start(spec, trainer.total_steps)
-    return run_optimizer(
-        trainer,
-        run=run,
-        train_evaluator=trainer.evaluator,
-        selection_evaluator=Evaluator(task, target, role="selection", **common),
-        budget=budget,
-        selection=Selection(val_split=spec.val_split, test_split=spec.test_split),
-        on_step=on_step,
-    )
+    same = spec.target == spec.prompt_lm
+    target: LanguageModel = FrozenBase(prompt_lm) if same else load_model(spec.target, options)
+    return task, policy, target
 
 
 def _default_cache() -> Path:
