@@ -32,12 +32,6 @@ BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server U
 KeyEnvOpt = Annotated[str, typer.Option(help="Name of the env var holding the API key (never stored).")]
 
 
-def _default_cache() -> Path:
-    from promptflux.models.embedded import cache_dir
-
-    return cache_dir() / "outputs.sqlite"
-
-
 @app.command()
 def tasks(
     family: Annotated[str | None, typer.Argument(help="Only names starting with this, e.g. bbh/.")] = None,
@@ -85,6 +79,7 @@ def evaluate(
 ) -> None:
     """Score one prompt on a task split: accuracy with a 95% interval."""
     from promptflux.evaluation import Budget, BudgetLimits, Evaluator, OutputCache
+    from promptflux.evaluation.cache import default_cache_path
     from promptflux.models import ModelOptions, load_model
     from promptflux.models.hf import HFSettings
     from promptflux.tasks import get_task
@@ -97,7 +92,7 @@ def evaluate(
         hf=HFSettings(device=device, dtype=dtype), base_url=base_url, api_key_env=api_key_env
     )
     budget = Budget(BudgetLimits(target_calls=max_calls))
-    store = OutputCache() if no_cache else OutputCache(cache or _default_cache())
+    store = OutputCache() if no_cache else OutputCache(cache or default_cache_path())
     start = time.monotonic()
     with load_model(model, options) as lm:
         evaluator = Evaluator(the_task, lm, cache=store, budget=budget)
@@ -163,6 +158,7 @@ def optimize(
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end."""
     from promptflux.evaluation import OutputCache
+    from promptflux.evaluation.cache import default_cache_path
     from promptflux.optimizers.gflowpo.config import GFlowPOConfig
     from promptflux.optimizers.gflowpo.recipe import RunSpec, run_gflowpo
 
@@ -188,7 +184,7 @@ def optimize(
         )
     folder = resume or run_dir
     with _step_progress() as (on_start, on_step):
-        shared = OutputCache(cache or _default_cache())
+        shared = OutputCache(cache or default_cache_path())
         result = run_gflowpo(
             spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
         )

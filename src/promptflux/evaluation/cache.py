@@ -42,6 +42,13 @@ def decode_output(blob: str) -> Generation | ScoreResult:
     return ScoreResult(tuple(data["logprobs"]), data["prompt_tokens"])
 
 
+def default_cache_path() -> Path:
+    """The shared output cache in the user cache folder (moved by $PROMPTFLUX_CACHE)."""
+    from promptflux.models.embedded import cache_dir
+
+    return cache_dir() / "outputs.sqlite"
+
+
 class OutputCache:
     """Key -> model output, in SQLite. `path=None` keeps it in memory for this process only."""
 

@@ -247,7 +247,7 @@ class HFLanguageModel(LanguageModel):
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
         self._calls += 1
-        with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
+        with torch.inference_mode(), torch.random.fork_rng(devices=self.rng_devices):
             torch.manual_seed(self.settings.seed * 1_000_003 + self._calls)
             seqs = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new = seqs[:, width:]
@@ -262,7 +262,9 @@ class HFLanguageModel(LanguageModel):
             results.append(Generation(tuple(texts), len(x), completion))
         return results
 
-    def _rng_devices(self) -> list[int]:
+    @property
+    def rng_devices(self) -> list[int]:
+        """CUDA devices whose RNG a forked-RNG block must save and restore (none on CPU)."""
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
     # ------------------------------------------------------------------ trainable mode

@@ -109,9 +109,8 @@ class PromptPolicy:
         lm, tok = self.lm, self.lm.tokenizer
         context = torch.tensor([self.context_ids(meta)], device=lm.device)  # (1, L)
         seed = int(rng.integers(2**62))
-        devices = [lm.device.index or 0] if lm.device.type == "cuda" else []
         rows: list[list[int]] = []
-        with torch.inference_mode(), self._mode(train=False), torch.random.fork_rng(devices=devices):
+        with torch.inference_mode(), self._mode(train=False), torch.random.fork_rng(devices=lm.rng_devices):
             torch.manual_seed(seed)
             for start in range(0, n, lm.settings.gen_batch_size):
                 m = min(lm.settings.gen_batch_size, n - start)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation import Budget, BudgetLimits, Evaluator, OutputCache
+from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions, load_model
 from promptflux.models.base import LanguageModel
 from promptflux.models.hf import FrozenBase, HFLanguageModel, HFSettings
@@ -73,7 +74,7 @@ def run_gflowpo(
         limits = BudgetLimits(target_calls=spec.max_target_calls, wall_seconds=spec.max_wall_seconds)
         budget = Budget(limits)
         ledger = OutputCache(run.path / "ledger.sqlite")
-        shared = cache if cache is not None else OutputCache(_default_cache())
+        shared = cache if cache is not None else OutputCache(default_cache_path())
         common = {"cache": shared, "ledger": ledger, "budget": budget}
         trainer = GFlowPOTrainer(
             spec.gflowpo,
@@ -117,9 +118,3 @@ def _components(spec: RunSpec) -> tuple[Task, PromptPolicy, LanguageModel]:
     same = spec.target == spec.prompt_lm
     target: LanguageModel = FrozenBase(prompt_lm) if same else load_model(spec.target, options)
     return task, policy, target
-
-
-def _default_cache() -> Path:
-    from promptflux.models.embedded import cache_dir
-
-    return cache_dir() / "outputs.sqlite"

@@ -94,7 +94,7 @@ class GFlowPOTrainer:
         self.pool.update(step, self.buffer, self.rng)
         torch_seed = int(self.rng.integers(2**62))  # LoRA dropout noise, reproducible on resume
         losses, batches = [], []
-        with torch.random.fork_rng(devices=_devices(self.policy)):
+        with torch.random.fork_rng(devices=self.policy.lm.rng_devices):
             torch.manual_seed(torch_seed)
             for micro in range(cfg.grad_accumulation):
                 refs = self._references(step)
@@ -235,8 +235,3 @@ class GFlowPOTrainer:
         self.queue = PriorityQueue.from_state(state["queue"])
         self.pool = DiversePool.from_state(state["pool"])
         self.rng.bit_generator.state = state["rng"]
-
-
-def _devices(policy: PromptPolicy) -> list[int]:
-    device = policy.lm.device
-    return [device.index or 0] if device.type == "cuda" else []
