@@ -132,18 +132,27 @@ def evaluate(
 
 @app.command()
 def optimize(
-    task: Annotated[str, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")] = "sst2",
-    method: Annotated[str, typer.Option(help="Optimisation method: gflowpo.")] = "gflowpo",
-    preset: Annotated[str, typer.Option(help="default, reference (the paper's run) or quick.")] = "default",
+    task: Annotated[str | None, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")] = None,
+    method: Annotated[str | None, typer.Option(help="gflowpo (default), gpo, sampling.")] = None,
+    preset: Annotated[
+        str, typer.Option(help="Method preset: default, quick, reference (GFlowPO).")
+    ] = "default",
     config: Annotated[Path | None, typer.Option(help="YAML run config (keys as in config.yaml).")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a method knob: --set lr=5e-5 (repeatable).")
     ] = None,
-    target: Annotated[str, typer.Option("--target", "-m", help="Target model spec.")] = "smollm2",
-    prompt_lm: Annotated[str, typer.Option(help="Trainable prompt-LM spec (local HF model).")] = "smollm2",
+    task_option: Annotated[
+        list[str] | None, typer.Option(help="Task loader option: --task-option rendering=gpo (repeatable).")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", "-m", help="Target model spec.")] = None,
+    prompt_lm: Annotated[
+        str | None, typer.Option(help="Trainable prompt-LM spec (GFlowPO, sampling).")
+    ] = None,
+    optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO).")] = None,
     data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the method's random choices (default 0).")] = None,
     max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls for the search.")] = None,
+    max_optimizer_calls: Annotated[int | None, typer.Option(help="Hard budget of optimiser calls.")] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
     ] = None,
@@ -151,41 +160,45 @@ def optimize(
     cache: Annotated[
         Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
     ] = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 … (HF backends).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16.")] = None,
     base_url: BaseUrlOpt = None,
-    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Env var holding the API key (never stored).")
+    ] = None,
 ) -> None:
-    """Search for the best instruction; the test split is scored once, at the end."""
+    """Search for the best instruction; the test split is scored once, at the end.
+
+    Precedence: built-in defaults < the --config file < flags given on the command line.
+    """
     from promptflux.evaluation import OutputCache
     from promptflux.evaluation.cache import default_cache_path
-    from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-    from promptflux.optimizers.gflowpo.recipe import RunSpec, run_gflowpo
+    from promptflux.recipe import make_spec, run
 
-    if method != "gflowpo":
-        raise PromptfluxError(f"unknown method {method!r}; available now: gflowpo")
     spec = None
     if resume is None:
-        base = _read_run_config(config) if config else {}
-        overrides = dict(base.pop("gflowpo", {}) or {}, **_parse_sets(set_ or []))
+        fields = _read_run_config(config) if config else {}
+        flags = dict(
+            method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
+            data_seed=data_seed, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
+            device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env,
+        )  # fmt: skip
+        fields.update({k: v for k, v in flags.items() if v is not None})
+        if task_option:
+            fields["task_options"] = {**fields.get("task_options", {}), **_parse_sets(task_option)}
+        name = fields.pop("method", None) or "gflowpo"
+        overrides = dict(fields.pop("hyperparameters", None) or {}, **(fields.pop(name, None) or {}))
+        overrides.update(_parse_sets(set_ or []))
         if seed is not None:
             overrides["seed"] = seed
-        fields = dict(
-            task=task, target=target, prompt_lm=prompt_lm, data_seed=data_seed, max_target_calls=max_calls
-        )
-        fields.update(device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env)
-        try:
-            spec = RunSpec(**{**fields, **base}, gflowpo=GFlowPOConfig.from_preset(preset, **overrides))
-        except ValueError as e:  # pydantic: unknown or bad keys in the config file
-            raise PromptfluxError("run config: " + " ".join(str(e).splitlines()[1:3])) from None
+        spec = make_spec(name, preset, overrides, **fields)
         run_dir = (
-            run_dir
-            or Path("runs") / f"{spec.task.replace('/', '_')}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+            run_dir or Path("runs") / f"{spec.task.replace('/', '_')}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
     folder = resume or run_dir
     with _step_progress() as (on_start, on_step):
         shared = OutputCache(cache or default_cache_path())
-        result = run_gflowpo(
+        result = run(
             spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
         )
     _print_result(result, folder)
@@ -258,7 +271,7 @@ def _print_result(result: dict, folder: Path) -> None:
     console.print(
         f"best prompt: [bold]{result['best_prompt']!r}[/]\n"
         f"target calls {b['target_calls']} (+{b['selection_calls']} for validation/test), "
-        f"prompt-LM samples {b['optimizer_calls']}, {b['wall_seconds']:.0f} s"
+        f"optimiser calls {b['optimizer_calls']}, {b['wall_seconds']:.0f} s"
         + (f"; stopped early: {result['stopped']}" if result["stopped"] else "")
         + f"\nrun folder: {folder} (events.jsonl, result.json, curve.png)"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptflux.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Example:
@@ -49,8 +51,10 @@ class GenRequest:
     """Generate a continuation of `prompt`.
 
     chat=True wraps `prompt` as one user turn with the model's chat template (when it has one), with
-    `system` as the system turn. `n` samples are drawn; `sample_id` distinguishes repeated sampled calls
-    on the same input so a cache never serves a stale sample.
+    `system` as the system turn. `history` holds earlier (user, assistant) turns that come before
+    `prompt`, so a conversation can continue after the model's own reply (two-round scoring); it needs
+    chat=True. `n` samples are drawn; `sample_id` distinguishes repeated sampled calls on the same input
+    so a cache never serves a stale sample.
     """
 
     prompt: str
@@ -59,6 +63,18 @@ class GenRequest:
     system: str | None = None
     n: int = 1
     sample_id: int = 0
+    history: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Tuples all the way down, so the request stays hashable when a caller passes lists.
+        history = tuple(tuple(turn) for turn in self.history)
+        if any(len(turn) != 2 or not all(isinstance(t, str) for t in turn) for turn in history):
+            raise ConfigError("GenRequest.history must hold (user, assistant) pairs of strings")
+        if history and not self.chat:
+            raise ConfigError(
+                "GenRequest.history needs chat=True: earlier turns only exist in a chat conversation"
+            )
+        object.__setattr__(self, "history", history)
 
 
 @dataclass(frozen=True)

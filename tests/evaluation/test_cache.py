@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
+from promptflux.errors import ConfigError
 from promptflux.evaluation.cache import OutputCache, request_key
 from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
 
@@ -29,6 +32,34 @@ def test_greedy_requests_ignore_the_sample_id():
 
 def test_score_and_generation_requests_never_collide():
     assert request_key("m", ScoreRequest("x", (" a",))) != request_key("m", GenRequest("x"))
+
+
+def test_keys_of_requests_without_history_are_the_ones_written_before_history_existed():
+    # Computed with the code before GenRequest.history was added: existing caches must keep hitting.
+    assert (
+        request_key("fp-1", GenRequest("What is 2+2?", SamplingParams(max_new_tokens=64)))
+        == "2d0be91d74c784f461f4e289384c3befa1daf18168276fa9c8717799c5e55de5"
+    )
+    sampled = SamplingParams(temperature=0.7, max_new_tokens=8, stop=("\n",))
+    assert (
+        request_key("fp-1", GenRequest("Hi", sampled, chat=False, system="sys", n=2, sample_id=3))
+        == "8425f171243679f58c2ae8ca3586b068061abe1516a06616fd4c4a802a0aec7d"
+    )
+    assert (
+        request_key("fp-1", ScoreRequest("ctx", (" a", " b"), chat=True))
+        == "248b8a0ef1bb02f899e9f06f62cc37240401b4f805d4cf74397a7ad3095b380e"
+    )
+
+
+def test_history_is_part_of_the_key_and_needs_a_chat():
+    plain = request_key("m", GenRequest("final?", GREEDY))
+    one = request_key("m", GenRequest("final?", GREEDY, history=(("q", "a"),)))
+    assert len({plain, one, request_key("m", GenRequest("final?", GREEDY, history=(("q", "b"),)))}) == 3
+    assert request_key("m", GenRequest("final?", GREEDY, history=[["q", "a"]])) == one  # lists are tuples
+    with pytest.raises(ConfigError, match="needs chat=True"):
+        GenRequest("final?", GREEDY, chat=False, history=(("q", "a"),))
+    with pytest.raises(ConfigError, match="pairs"):
+        GenRequest("final?", GREEDY, history=(("q",),))
 
 
 def test_round_trip_and_persistence(tmp_path):

@@ -6,7 +6,12 @@ import pytest
 
 from promptflux.errors import BudgetExhausted
 from promptflux.evaluation import Budget, BudgetLimits, Evaluator, OutputCache
+from promptflux.models import load_model
+from promptflux.models.base import LanguageModel
 from promptflux.models.tiny import tiny_random_model
+from promptflux.tasks import get_task
+from promptflux.tasks.metrics import bbh_match
+from promptflux.types import Generation, SamplingParams
 from tests.helpers import toy_generation_task, toy_sentiment_task
 
 PROMPTS = ["Classify the review.", "Is this review positive?", ""]
@@ -87,3 +92,67 @@ def test_a_run_ledger_charges_shared_cache_hits_once_and_its_spend_can_be_recoun
     ev.evaluate(PROMPTS[:2], "train")
     assert budget.used["target"].calls == 12  # what this run already paid for is free
     assert ledger.usage("target") == budget.used["target"]  # the ledger alone recounts the spend
+
+
+class Spy(LanguageModel):
+    """Passes calls to `lm` and records each batch of generation requests that reached the model."""
+
+    def __init__(self, lm: LanguageModel) -> None:
+        super().__init__()
+        self.lm, self.name, self.sent = lm, lm.name, []
+
+    def fingerprint(self) -> str:
+        return self.lm.fingerprint()
+
+    def _generate(self, requests):
+        self.sent.append(list(requests))
+        return self.lm._generate(requests)
+
+    def _score(self, requests):
+        return self.lm._score(requests)
+
+
+def test_a_two_round_task_scores_the_answer_turn_and_caches_both_rounds(lm, tmp_path):
+    task = get_task("bbh/navigate", rendering="gpo", first_round=SamplingParams(max_new_tokens=6))
+    examples = task.split("dev")[:3]
+    spy, cache, budget = Spy(lm), OutputCache(tmp_path / "c.sqlite"), Budget()
+    progress: list[int] = []
+    ev = Evaluator(task, spy, cache=cache, budget=budget)
+    (r,) = ev.evaluate(["Walk it through."], examples, on_progress=progress.append)
+    assert budget.used["target"].calls == 2 * len(examples)  # both rounds are target calls
+    assert sum(progress) == len(examples)  # progress counts finished pairs, not calls
+    first, second = spy.sent
+    assert [q.prompt for q in first] == [task.request("Walk it through.", ex).prompt for ex in examples]
+    assert all(q.params.max_new_tokens == 6 and not q.history for q in first)
+    replies = [g.text.strip() for g in lm.generate(first)]  # greedy: what round 1 answered
+    assert [q.history for q in second] == [((q.prompt, reply),) for q, reply in zip(first, replies)]
+    assert all(q.prompt == task.answer_turn and q.chat for q in second)
+    finals = [g.text.strip() for g in lm.generate(second)]
+    assert r.predictions == tuple(finals)
+    assert r.scores == tuple(bbh_match(p, ex) for p, ex in zip(finals, examples))
+    assert ev.is_known("Walk it through.", examples) and not ev.is_known("Other.", examples)
+
+    again = Budget()
+    (r2,) = Evaluator(task, spy, cache=OutputCache(tmp_path / "c.sqlite"), budget=again).evaluate(
+        ["Walk it through."], examples
+    )
+    assert again.used["target"].calls == 0 and len(spy.sent) == 2  # nothing new reached the model
+    assert (r2.scores, r2.predictions) == (r.scores, r.predictions)
+
+
+def test_one_round_tasks_make_one_call_per_pair(lm):
+    task, budget = get_task("bbh/navigate"), Budget()
+    assert task.rounds == 1 and task.follow_up("x", task.split("dev")[0], Generation(("y",))) is None
+    Evaluator(task, lm, budget=budget).evaluate(["Answer."], task.split("dev")[:2])
+    assert budget.used["target"].calls == 2
+
+
+@pytest.mark.slow
+def test_gpo_rendering_runs_on_the_embedded_model():
+    model = load_model("smollm2")
+    task = get_task("bbh/navigate", rendering="gpo", first_round=SamplingParams(max_new_tokens=48))
+    budget = Budget()
+    (r,) = Evaluator(task, model, budget=budget).evaluate(["Think it through."], task.split("dev")[:2])
+    assert budget.used["target"].calls == 4
+    assert len(r.predictions) == 2 and all(p.strip() for p in r.predictions)
+    assert set(r.scores) <= {0.0, 1.0}

@@ -87,6 +87,39 @@ def test_chat_template_is_applied_when_asked(lm):
     assert len(chat) > len(raw)
 
 
+def test_history_renders_as_alternating_turns_through_the_chat_template(lm):
+    history = (("What is 2+2?", "Let me add: 4."), ("Sure?", "Yes."))
+    ids = lm.render("Final answer only.", chat=True, system="be brief", history=history)
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "Let me add: 4."},
+        {"role": "user", "content": "Sure?"},
+        {"role": "assistant", "content": "Yes."},
+        {"role": "user", "content": "Final answer only."},
+    ]
+    expected = lm.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert lm.tokenizer.decode(ids) == expected
+    text = lm.tokenizer.decode(ids)
+    assert text.index("Let me add: 4.") < text.index("Final answer only.")
+    assert text.count("<|im_start|>assistant") == 3  # two earlier replies + the header of the new one
+
+
+def test_history_without_a_chat_template_is_a_plain_transcript(lm, monkeypatch):
+    monkeypatch.setattr(lm, "has_chat_template", False)
+    ids = lm.render("Final?", chat=True, system="sys", history=[("q1", "a1")])
+    assert ids == lm.tokenizer.encode("sys\n\nq1\n\na1\n\nFinal?", add_special_tokens=True)
+
+
+def test_generation_continues_after_the_history(lm):
+    params = SamplingParams(max_new_tokens=4)
+    alone, continued = lm.generate(
+        [GenRequest("Final?", params), GenRequest("Final?", params, history=(("Question", "Reply"),))]
+    )
+    assert continued.prompt_tokens > alone.prompt_tokens
+    assert continued.prompt_tokens == len(lm.render("Final?", True, None, (("Question", "Reply"),)))
+
+
 def test_lora_trains_only_the_adapter_and_can_be_switched_off():
     lm = tiny_random_model(seed=1)
     ctx = [lm.render("Write an instruction:", chat=True)]

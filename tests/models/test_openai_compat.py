@@ -63,6 +63,23 @@ def test_chat_request_maps_every_field(server, make_lm):
     assert (gen.prompt_tokens, gen.completion_tokens) == (4, 4)
 
 
+def test_history_is_sent_as_earlier_chat_messages(server, make_lm):
+    lm = make_lm(server)
+    history = (("What is 2+2?", "Adding: 4."), ("Sure?", "Yes."))
+    [gen] = lm.generate([chat("Final answer only.", system="be brief", history=history)])
+    [hit] = server.hits
+    assert hit.path == "/v1/chat/completions"
+    assert hit.body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "Adding: 4."},
+        {"role": "user", "content": "Sure?"},
+        {"role": "assistant", "content": "Yes."},
+        {"role": "user", "content": "Final answer only."},
+    ]
+    assert gen.text == "reply 0: Final answer only."
+
+
 def test_completion_request_uses_legacy_endpoint(server, make_lm):
     lm = make_lm(server)
     [gen] = lm.generate([chat("Once upon a time", chat=False, system="ignored without chat")])

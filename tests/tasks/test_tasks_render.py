@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from promptflux.errors import ConfigError
 from promptflux.tasks import Template, get_task
-from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
+from promptflux.tasks.metrics import numeric_match, option_match
+from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
 
 
 def test_classification_request_names_the_field_and_scores_the_labels() -> None:
@@ -73,3 +77,46 @@ def test_gsm8k_request_allows_reasoning() -> None:
     assert request.params.max_new_tokens == 256 and request.params.stop == ()
     assert task.score(example, Generation((f"... so {int(example.target):,} in total.",))) == 1.0
     assert task.score(example, Generation(("I do not know.",))) == 0.0
+
+
+def test_gpo_rendering_reasons_first_then_asks_for_the_final_answer() -> None:
+    task = get_task("bbh/navigate", rendering="gpo")
+    example = task.split("dev")[0]
+    opening = task.request("Track your position.", example)
+    assert opening.prompt == f"{example.input}\n\nTrack your position." and opening.chat
+    assert opening.params == SamplingParams(max_new_tokens=256) and not opening.history
+    follow = task.follow_up("Track your position.", example, Generation((" Steps cancel out. Yes. ",)))
+    assert follow is not None and follow.chat and follow.prompt == task.answer_turn
+    assert follow.history == ((opening.prompt, "Steps cancel out. Yes."),)
+    assert follow.params.greedy and follow.params.max_new_tokens == 64
+    assert "Yes or No" in task.answer_turn
+    assert task.score(example, Generation((f"{example.target}.",))) == 1.0  # the round-2 reply is scored
+
+
+def test_gpo_rendering_asks_for_each_task_s_answer_format() -> None:
+    assert "(A)" in get_task("bbh/date_understanding", rendering="gpo").answer_turn
+    assert "number" in get_task("bbh/object_counting", rendering="gpo").answer_turn
+    assert "alphabetical" in get_task("bbh/word_sorting", rendering="gpo").answer_turn
+    assert "True or False" in get_task("bbh/boolean_expressions", rendering="gpo").answer_turn
+    for name in ("mmlu/anatomy", "wsc"):
+        task = get_task(name, rendering="gpo")
+        assert "(A)" in task.answer_turn and task.metric is option_match
+    gsm = get_task("gsm8k", rendering="gpo", first_round=SamplingParams(max_new_tokens=32))
+    assert "number" in gsm.answer_turn and gsm.metric is numeric_match and gsm.rounds == 2
+    assert gsm.request("", gsm.split("test")[0]).params.max_new_tokens == 32
+
+
+def test_default_rendering_is_unchanged_and_bad_renderings_are_one_line_errors() -> None:
+    for name in ("bbh/navigate", "mmlu/anatomy", "wsc", "gsm8k"):
+        task = get_task(name)
+        assert task.rounds == 1 and task.answer_turn is None
+        assert get_task(name, rendering="qa").request("x", task.split("dev")[0]) == task.request(
+            "x", task.split("dev")[0]
+        )
+    with pytest.raises(ConfigError, match=r"unknown rendering 'cot'; choose one of: qa, gpo$"):
+        get_task("wsc", rendering="cot")
+    with pytest.raises(ConfigError, match="first_round only applies to rendering='gpo'"):
+        get_task("bbh/navigate", first_round=SamplingParams(max_new_tokens=8))
+    with pytest.raises(ConfigError, match="needs a non-empty answer_turn and a chat template"):
+        get_task("wsc", rendering="gpo", template=Template("{input} {prompt}", chat=False))
+    assert "rendering='gpo'" in get_task("bbh/navigate").description

@@ -3,7 +3,8 @@
 Keys hash everything that can change an answer: the model fingerprint (weights, dtype, adapter),
 the full request (rendered input, continuations, decoding parameters) and, for sampled generations,
 the explicit sample id. Greedy generations and log-prob scores are deterministic, so they are keyed
-without a sample id; a sampled request is only ever served the sample with the same id.
+without a sample id; a sampled request is only ever served the sample with the same id. Fields added
+later (GenRequest.history) enter the key only when set, so keys written before they existed stay valid.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult, 
 
 def request_key(fingerprint: str, request: GenRequest | ScoreRequest) -> str:
     payload = dataclasses.asdict(request)
-    if isinstance(request, GenRequest) and request.params.greedy:
-        payload["sample_id"] = 0  # a greedy answer does not depend on which sample is asked for
+    if isinstance(request, GenRequest):
+        if request.params.greedy:
+            payload["sample_id"] = 0  # a greedy answer does not depend on which sample is asked for
+        if not request.history:
+            del payload["history"]  # one-turn requests keep the keys they had before `history` existed
     payload["kind"] = type(request).__name__
     payload["model"] = fingerprint
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -2,6 +2,8 @@
 
     task.request(prompt, example) -> call_model (cache, budget) -> task.score(example, output)
 
+Two-round tasks (`task.follow_up` returns a request) add a second `call_model` with the follow-ups:
+both rounds are target calls, cached and charged alike, and the second output is the one scored.
 A (prompt, example) pair already scored for this model is served from the cache and costs nothing,
 which is what makes replaying known prompts free for the optimizers.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.cache import OutputCache, request_key
-from promptflux.evaluation.calls import call_model
+from promptflux.evaluation.calls import Output, Request, call_model
 from promptflux.evaluation.stats import mean_ci95
 from promptflux.models.base import LanguageModel
 from promptflux.tasks.base import Task
@@ -66,21 +68,25 @@ class Evaluator:
         examples: Sequence[Example] | str,
         on_progress: Callable[[int], None] | None = None,
     ) -> list[PromptScore]:
-        """One PromptScore per prompt, over `examples` (or a split name). Sends all pairs as one batch."""
+        """One PromptScore per prompt, over `examples` (or a split name). Sends all pairs as one batch.
+
+        Two-round tasks send a second batch with the follow-ups. `on_progress` counts (prompt, example)
+        pairs whose final answer is in, so a progress total stays len(prompts) x len(examples).
+        """
         if isinstance(examples, str):
             examples = self.task.split(examples)
         pairs = [(p, ex) for p in prompts for ex in examples]
+        two_rounds = self.task.rounds > 1
         requests = [self.task.request(p, ex) for p, ex in pairs]
-        outputs = call_model(
-            self.model,
-            requests,
-            cache=self.cache,
-            ledger=self.ledger,
-            budget=self.budget,
-            role=self.role,
-            chunk_size=self.chunk_size,
-            on_chunk=on_progress,
-        )
+        outputs = self._call(requests, None if two_rounds else on_progress)
+        if two_rounds:
+            follow = [(i, self.task.follow_up(p, ex, outputs[i])) for i, (p, ex) in enumerate(pairs)]
+            todo = [(i, r) for i, r in follow if r is not None]
+            if on_progress is not None and len(todo) < len(pairs):
+                on_progress(len(pairs) - len(todo))  # pairs that needed no second round are done
+            finals = self._call([r for _, r in todo], on_progress)
+            for (i, _), final in zip(todo, finals):
+                outputs[i] = final
         results = []
         n = len(examples)
         for i, prompt in enumerate(prompts):
@@ -95,9 +101,34 @@ class Evaluator:
             )
         return results
 
+    def _call(self, requests: list[Request], on_chunk: Callable[[int], None] | None) -> list[Output]:
+        if not requests:
+            return []
+        return call_model(
+            self.model,
+            requests,
+            cache=self.cache,
+            ledger=self.ledger,
+            budget=self.budget,
+            role=self.role,
+            chunk_size=self.chunk_size,
+            on_chunk=on_chunk,
+        )
+
     def is_known(self, prompt: str, examples: Sequence[Example]) -> bool:
-        """True when evaluating `prompt` on `examples` would cost no target call (already paid for)."""
+        """True when evaluating `prompt` on `examples` would cost no target call (already paid for).
+
+        For a two-round task the stored first answers give the follow-ups, which must be stored too.
+        """
         store = self.ledger if self.ledger is not None else self.cache
         fp = self.model.fingerprint()
-        keys = [request_key(fp, self.task.request(prompt, ex)) for ex in examples]
+        requests = [self.task.request(prompt, ex) for ex in examples]
+        keys = [request_key(fp, r) for r in requests]
+        found = store.get_many(keys)
+        if len(found) != len(set(keys)):
+            return False
+        if self.task.rounds == 1:
+            return True
+        follow = [self.task.follow_up(prompt, ex, found[k]) for ex, k in zip(examples, keys)]
+        keys = [request_key(fp, r) for r in follow if r is not None]
         return len(store.get_many(keys)) == len(set(keys))

@@ -122,17 +122,29 @@ class HFLanguageModel(LanguageModel):
 
     # ------------------------------------------------------------------ rendering
 
-    def render(self, text: str, chat: bool, system: str | None = None) -> list[int]:
-        """Token ids of the model input: raw text, or one user turn through the chat template."""
+    def render(
+        self,
+        text: str,
+        chat: bool,
+        system: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> list[int]:
+        """Token ids of the model input: raw text, or a conversation through the chat template.
+
+        A chat is the optional system turn, the (user, assistant) pairs of `history`, then `text` as the
+        last user turn. Without a chat template the same turns are joined by blank lines, the way a
+        single chat turn already falls back to plain text, so base models still see the whole exchange.
+        """
         tok = self.tokenizer
         if chat and self.has_chat_template:
-            messages = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": text}
-            ]
+            messages = [{"role": "system", "content": system}] if system else []
+            for user, assistant in history:
+                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+            messages.append({"role": "user", "content": text})
             rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return tok.encode(rendered, add_special_tokens=False)
-        if chat and system:
-            text = f"{system}\n\n{text}"
+        if chat:
+            text = "\n\n".join([*([system] if system else []), *(t for turn in history for t in turn), text])
         return tok.encode(text, add_special_tokens=True)
 
     # ------------------------------------------------------------------ scoring
@@ -222,7 +234,7 @@ class HFLanguageModel(LanguageModel):
             for start in range(0, len(idx), self.settings.gen_batch_size):
                 batch = idx[start : start + self.settings.gen_batch_size]
                 inputs = [
-                    self.render(requests[i].prompt, requests[i].chat, requests[i].system) for i in batch
+                    self.render(r.prompt, r.chat, r.system, r.history) for r in (requests[i] for i in batch)
                 ]
                 for i, gen in zip(batch, self._generate_batch(inputs, params, n)):
                     out[i] = gen
@@ -285,6 +297,10 @@ class HFLanguageModel(LanguageModel):
         self.model = get_peft_model(self.model, config)
         self._lora = True
         self._adapter_enabled = True
+
+    @property
+    def has_adapter(self) -> bool:
+        return self._lora
 
     @contextmanager
     def adapter_disabled(self) -> Iterator[None]:

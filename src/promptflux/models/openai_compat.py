@@ -169,6 +169,8 @@ class OpenAICompatLM(LanguageModel):
             body["stop"] = list(p.stop)
         if chat:
             messages = [{"role": "system", "content": req.system}] if req.system else []
+            for user, assistant in req.history:  # earlier turns of a continued conversation
+                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
             body["messages"] = [*messages, {"role": "user", "content": req.prompt}]
         else:
             body["prompt"] = req.prompt  # like the hf backend: `system` only applies to chat requests

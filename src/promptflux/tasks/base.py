@@ -3,6 +3,8 @@
 Two kinds cover the benchmarks: classification by verbalizer log-probabilities (RLPrompt / GFlowPO
 style: one forward pass, argmax over label continuations) and generation scored by a metric
 (instruction induction, BBH, GSM8K: greedy decode, then exact match / F1 / contains / exact-set).
+A generation task may take a second round (`Task.follow_up`): the evaluator sends it after the first
+answer and scores the second.
 """
 
 from __future__ import annotations
@@ -88,6 +90,19 @@ class Task(ABC):
     def predict(self, output: ScoreResult | Generation) -> str:
         """The prediction as text (the chosen label, or the generated answer)."""
 
+    @property
+    def rounds(self) -> int:
+        """Model calls per (prompt, example): 2 when `follow_up` continues the conversation."""
+        return 1
+
+    def follow_up(self, prompt: str, example: Example, first: ScoreResult | Generation) -> GenRequest | None:
+        """The second-round request after the model answered `request(prompt, example)` with `first`.
+
+        None for one-round tasks. When it is a request, its output (not `first`) is what `score` and
+        `predict` judge.
+        """
+        return None
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
         return f"{type(self).__name__}({self.name!r}, {sizes})"
@@ -130,7 +145,13 @@ class ClassificationTask(Task):
 
 
 class GenerationTask(Task):
-    """Free generation (greedy by default) scored by a metric against the accepted answers."""
+    """Free generation (greedy by default) scored by a metric against the accepted answers.
+
+    One round by default. With `answer_turn` (a user message asking for the final answer in the task's
+    format) it takes two, as GPO scores prompts: round 1 answers freely with `first_round` (room to
+    reason), round 2 continues the same chat with `answer_turn` and is decoded with `params`; only the
+    round-2 reply is scored, so long reasoning never hides the answer from the metric.
+    """
 
     def __init__(
         self,
@@ -140,16 +161,43 @@ class GenerationTask(Task):
         template: Template = Template("{prompt}\n\nInput: {input}\nOutput:"),
         params: SamplingParams = SamplingParams(max_new_tokens=50, stop=("\n",)),
         description: str = "",
+        *,
+        answer_turn: str | None = None,
+        first_round: SamplingParams = SamplingParams(max_new_tokens=256),
     ) -> None:
         super().__init__(name, splits, template, description)
+        if answer_turn is not None and (not answer_turn.strip() or not template.chat):
+            raise ConfigError(
+                f"task {name!r}: a two-round task needs a non-empty answer_turn and a chat template "
+                "(the answer turn continues the conversation)"
+            )
         self.metric = metric
         self.params = params
+        self.answer_turn = answer_turn
+        self.first_round = first_round
+
+    @property
+    def rounds(self) -> int:
+        return 1 if self.answer_turn is None else 2
 
     def request(self, prompt: str, example: Example) -> GenRequest:
         return GenRequest(
             prompt=self.template.render(prompt, example.input),
-            params=self.params,
+            params=self.params if self.answer_turn is None else self.first_round,
             chat=self.template.chat,
+        )
+
+    def follow_up(self, prompt: str, example: Example, first: ScoreResult | Generation) -> GenRequest | None:
+        if self.answer_turn is None:
+            return None
+        assert isinstance(first, Generation), "generation tasks continue after generated text"
+        opening = self.request(prompt, example)
+        return GenRequest(
+            prompt=self.answer_turn,
+            params=self.params,
+            chat=True,
+            system=opening.system,
+            history=(*opening.history, (opening.prompt, first.text.strip())),
         )
 
     def predict(self, output: ScoreResult | Generation) -> str:

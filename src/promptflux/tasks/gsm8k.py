@@ -7,7 +7,8 @@ Example: input = the question; target = the number after "####" in the reference
 removed ("1,250" -> "1250"); the full worked solution is kept in `example.meta["solution"]`.
 Scoring is `numeric_match` (last number of the generation). Unlike the short-answer QA tasks the model
 must reason before answering, so the template ends with the instruction (no "Answer:") and generation
-allows 256 new tokens, GPO's first-round budget.
+allows 256 new tokens, GPO's first-round budget. `rendering="gpo"` adds GPO's second round (see
+_common.py): a turn asking for the final number alone, and that reply is scored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 from promptflux.errors import DataError
-from promptflux.tasks._common import no_seed, resolve_template
+from promptflux.tasks._common import NUMBER_FORMAT, no_seed, rendering_options
 from promptflux.tasks._data import gpo_membership, read_jsonl
 from promptflux.tasks.base import GenerationTask, Template
 from promptflux.tasks.metrics import numeric_match
@@ -26,7 +27,8 @@ TEMPLATE = Template("{input}\n\n{prompt}", chat=True)
 PARAMS = SamplingParams(max_new_tokens=256)
 DESCRIPTION = (
     "GSM8K grade-school math with GPO's splits: train/dev/few_shot/format from GSM8K train, test (300) "
-    "from GSM8K test. Target = final number; numeric_match on the last number generated (256 tokens)."
+    "from GSM8K test. Target = final number; numeric_match on the last number generated (256 tokens). "
+    "Option rendering='gpo': a second turn asks for the final number only, and that reply is scored."
 )
 
 
@@ -50,17 +52,26 @@ def _example(source: str, line: int) -> Example:
     )
 
 
-def load(*, seed: int | None = None, template: Template | str | None = None) -> GenerationTask:
+def load(
+    *,
+    seed: int | None = None,
+    template: Template | str | None = None,
+    rendering: str = "qa",
+    first_round: SamplingParams | None = None,
+) -> GenerationTask:
+    """`rendering`: "qa" (one 256-token round) or "gpo" (two rounds; `first_round` overrides round 1)."""
     no_seed("gsm8k", seed)
+    options = rendering_options(
+        "gsm8k",
+        rendering,
+        qa_template=TEMPLATE,
+        qa_params=PARAMS,
+        answer_format=NUMBER_FORMAT,
+        template=template,
+        first_round=first_round,
+    )
     splits = {
         split: [_example(source, line) for source, line in members]
         for split, members in gpo_membership("gsm8k").items()
     }
-    return GenerationTask(
-        "gsm8k",
-        splits,
-        numeric_match,
-        template=resolve_template(template, TEMPLATE),
-        params=PARAMS,
-        description=DESCRIPTION,
-    )
+    return GenerationTask("gsm8k", splits, numeric_match, description=DESCRIPTION, **options)

@@ -5,7 +5,8 @@ CC BY 4.0 (Levesque, Davis & Morgenstern); build_gpo_membership.py re-serialised
 schema, `data/wsc/wsc.jsonl`: {"id", "split", "text", "pronoun", "options": [2], "answer": "A"|"B"}.
 
 Input: the sentence, 'What does the pronoun "<p>" refer to?', then "(A) .." / "(B) .." lines; target
-"(A)" or "(B)"; metric `option_match`.
+"(A)" or "(B)"; metric `option_match`. `rendering="gpo"` scores in two rounds as the paper does (see
+_common.py), asking for the option letter.
 """
 
 from __future__ import annotations
@@ -13,17 +14,25 @@ from __future__ import annotations
 from functools import cache
 
 from promptflux.errors import DataError
-from promptflux.tasks._common import QA_PARAMS, QA_TEMPLATE, no_seed, render_options, resolve_template
+from promptflux.tasks._common import (
+    OPTION_FORMAT,
+    QA_PARAMS,
+    QA_TEMPLATE,
+    no_seed,
+    render_options,
+    rendering_options,
+)
 from promptflux.tasks._data import read_jsonl
 from promptflux.tasks.base import GenerationTask, Template
 from promptflux.tasks.metrics import option_match
-from promptflux.types import Example
+from promptflux.types import Example, SamplingParams
 
 LICENCE = "CC BY 4.0 (Winograd Schema Challenge; re-serialised from GPO's selection)"
 SPLITS = ("train", "dev", "test", "few_shot", "format")
 DESCRIPTION = (
     "Winograd Schema Challenge pronoun resolution, two options, with GPO's splits train/dev/test/few_shot/"
-    "format. Target '(A)'/'(B)', option_match metric."
+    "format. Target '(A)'/'(B)', option_match metric. Option rendering='gpo': the paper's two rounds (free "
+    "answer up to 256 tokens, then a turn asking for the option letter only, which is scored)."
 )
 
 
@@ -48,13 +57,22 @@ def sizes() -> dict[str, int]:
     return {split: len(examples) for split, examples in _splits().items()}
 
 
-def load(*, seed: int | None = None, template: Template | str | None = None) -> GenerationTask:
+def load(
+    *,
+    seed: int | None = None,
+    template: Template | str | None = None,
+    rendering: str = "qa",
+    first_round: SamplingParams | None = None,
+) -> GenerationTask:
+    """`rendering`: "qa" (one short round) or "gpo" (two rounds; `first_round` overrides round 1)."""
     no_seed("wsc", seed)
-    return GenerationTask(
+    options = rendering_options(
         "wsc",
-        _splits(),
-        option_match,
-        template=resolve_template(template, QA_TEMPLATE),
-        params=QA_PARAMS,
-        description=DESCRIPTION,
+        rendering,
+        qa_template=QA_TEMPLATE,
+        qa_params=QA_PARAMS,
+        answer_format=OPTION_FORMAT,
+        template=template,
+        first_round=first_round,
     )
+    return GenerationTask("wsc", _splits(), option_match, description=DESCRIPTION, **options)

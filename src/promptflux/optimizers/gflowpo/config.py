@@ -10,18 +10,21 @@ Step vocabulary (0-based `step`, used by every helper below):
 Each step (warm-up included) therefore draws `prompts_per_step` prompts. The reference run has 200 steps
 of which 99 are warm-up (its loop counts 1..200 and trains from step 100), i.e. 101 updates.
 
-Unknown keys are errors; `from_preset` turns validation failures into a one-line `ConfigError`.
+Unknown keys are errors; `from_preset` (see presets.py) turns validation failures into a one-line
+`ConfigError`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.models.hf import LoraSettings
+from promptflux.optimizers.presets import PresetConfig
 
 LogZMode = Literal["vargrad_ema", "learned"]
 LRSchedule = Literal["warmup_cosine", "warmup_linear", "constant"]
@@ -31,10 +34,10 @@ DiverseRefresh = Literal["live", "frozen"]
 DiverseSelection = Literal["uniform", "maxmin_jaccard"]
 
 
-class GFlowPOConfig(BaseModel):
+class GFlowPOConfig(PresetConfig):
     """GFlowPO hyper-parameters. Defaults follow GFLOWPO.md; see `reference()` for the paper's exact run."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: ClassVar[str] = "GFlowPO"
 
     # ---------------------------------------------------------------- budget and phases
     steps: int = Field(200, ge=1, description="Total steps, warm-up included.")
@@ -243,20 +246,5 @@ class GFlowPOConfig(BaseModel):
         )
 
     @classmethod
-    def from_preset(cls, preset: str = "default", **overrides: Any) -> GFlowPOConfig:
-        """A preset ("default", "reference", "quick") with keys overridden; errors become ConfigError."""
-        presets = {"default": cls, "reference": cls.reference, "quick": cls.quick}
-        if preset not in presets:
-            raise ConfigError(f"unknown GFlowPO preset {preset!r}; choose from {', '.join(presets)}")
-        base = presets[preset]().model_dump()
-        try:
-            return cls.model_validate({**base, **overrides})
-        except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(part) for part in first["loc"])
-            msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-            msg = msg.removeprefix("Value error, ")
-            if loc and first["type"] != "extra_forbidden":
-                msg += f" (got {first['input']!r})"
-            more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-            raise ConfigError(f"GFlowPO config: {loc + ': ' if loc else ''}{msg}{more}") from None
+    def presets(cls) -> dict[str, Callable[[], PresetConfig]]:
+        return {"default": cls, "reference": cls.reference, "quick": cls.quick}

@@ -1,0 +1,263 @@
+"""The GPO loop: wires the components of this package into steps the run driver can checkpoint.
+
+One step t of T (GPO.md):
+  1. limit = edit_limit(t, T); the prompts shown = retrieve(mode, trajectory, k) (or an LLM summary).
+  2. Optionally a reflection: the current prompt's wrong answers on this step's training batch, explained
+     by the optimiser LLM (P+M+R).
+  3. `candidates` optimiser calls, one completion each (the official code asked for 8 and kept one).
+     A reply that does not parse, or that changes more words than the limit allows (word-level edit
+     distance, measured), is re-requested with a note saying why, a bounded number of times; what is
+     still invalid is dropped and counted. Every distance is logged.
+  4. New candidates are scored on the dev split through the cached evaluator; the next prompt is the
+     best candidate not chosen before. The best-by-dev prompt so far is never lost: it is the first
+     candidate the driver validates.
+
+Every optimiser request carries a `sample_id` fixed by (step, slot, attempt), so a resumed step gets the
+same replies back from the run's ledger instead of paying for new, different ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptflux.evaluation.calls import Output, Request
+from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.gpo.config import GPOConfig
+from promptflux.optimizers.gpo.edits import word_edit_distance
+from promptflux.optimizers.gpo.meta_prompt import (
+    refinement_prompt,
+    reflection_prompt,
+    retry_note,
+    summarization_prompt,
+)
+from promptflux.optimizers.gpo.parsing import parse_prompt
+from promptflux.optimizers.gpo.retrieval import Embedder, SupportsEmbed, retrieve
+from promptflux.optimizers.gpo.schedule import edit_limit
+from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
+from promptflux.runs.events import EventLog
+from promptflux.types import Example, Generation, GenRequest, SamplingParams
+
+Ask = Callable[[Sequence[Request]], list[Output]]
+"""Sends optimiser-LLM requests through the run's cache, ledger and budget (MethodContext.ask)."""
+
+_SLOTS = 1000  # sample ids: step * _SLOTS**2 + slot * _SLOTS + attempt
+
+
+@dataclass
+class Slot:
+    """One candidate being asked for, across its retries."""
+
+    index: int
+    attempts: int = 0
+    parse_failures: list[str] = field(default_factory=list)
+    distances: list[int] = field(default_factory=list)  # measured on every parsed reply
+    note: str = ""
+    prompt: str | None = None
+    dropped: str | None = None  # why the slot ended without a usable candidate
+
+
+class GPOOptimizer:
+    """StepOptimizer for GPO: trajectory, retrieval, edit-limited refinement, dev-scored candidates."""
+
+    name = "gpo"
+
+    def __init__(
+        self,
+        config: GPOConfig,
+        evaluator: Evaluator,
+        ask: Ask,
+        *,
+        train: list[Example],
+        dev: list[Example],
+        examples: list[tuple[str, str]],
+        placement_note: str,
+        embedder: SupportsEmbed | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        self.config = config
+        self.evaluator = evaluator
+        self.ask = ask
+        self.train = train
+        self.dev = dev
+        self.examples = examples
+        self.placement_note = placement_note
+        self.events = events
+        self._total = config.total_steps(len(train))
+        needs_embedder = config.retrieval == "relevance"
+        self.embedder = embedder or (Embedder(config.embedding_model) if needs_embedder else None)
+        self.trajectory = Trajectory()
+
+    @property
+    def total_steps(self) -> int:
+        return self._total
+
+    # ------------------------------------------------------------------ one step
+    def step(self, step: int) -> dict[str, Any]:
+        cfg = self.config
+        if not len(self.trajectory):
+            (initial,) = self._score([cfg.initial_prompt])
+            self.trajectory.append(TrajectoryEntry(cfg.initial_prompt, initial, step))
+        current = self.trajectory.current
+        limit = edit_limit(step, self._total, cfg)
+        shown, summary = self._momentum(step)
+        reflection = self._reflection(step) if cfg.direction == "prompt_score_reflection" else None
+        message = refinement_prompt(
+            cfg.refinement,
+            shown,
+            current.prompt,
+            self.examples,
+            limit,
+            reflection,
+            self.placement_note,
+            summary=summary,
+        )
+        slots = self._candidates(step, message, current.prompt, limit)
+        proposed = list(dict.fromkeys(s.prompt for s in slots if s.prompt is not None))
+        new = [p for p in proposed if p not in self.trajectory]
+        for prompt, score in zip(new, self._score(new)):
+            self.trajectory.append(TrajectoryEntry(prompt, score, step), make_current=False)
+        fresh = [p for p in proposed if p not in self.trajectory.chosen]
+        moved = max(fresh, key=lambda p: (self.trajectory.get(p).score, -len(p)), default=None)
+        if moved is not None:
+            self.trajectory.choose(moved)
+        record = {
+            "step": step,
+            "limit": limit,
+            "current": current.prompt,
+            "shown": [e.to_dict() for e in shown],
+            "summary": summary,
+            "reflection": reflection,
+            "meta_prompt": message,
+            "slots": [
+                {
+                    "prompt": s.prompt,
+                    "attempts": s.attempts,
+                    "parse_failures": s.parse_failures,
+                    "distances": s.distances,
+                    "dropped": s.dropped,
+                }
+                for s in slots
+            ],
+            "next": self.trajectory.current.prompt,
+        }
+        self._emit("gpo_step", **record)
+        best = self.trajectory.best
+        distances = [s.distances[-1] for s in slots if s.prompt is not None and s.distances]
+        return {
+            "limit": limit,
+            "candidates": len(proposed),
+            "new_prompts": len(new),
+            "optimizer_requests": sum(s.attempts for s in slots),
+            "parse_failures": sum(len(s.parse_failures) for s in slots),
+            "over_limit": sum(1 for s in slots for d in s.distances if limit is not None and d > limit),
+            "dropped": sum(1 for s in slots if s.dropped),
+            "max_distance": max(distances, default=None),
+            "current_dev": self.trajectory.current.score,
+            "best_dev": best.score,
+        }
+
+    def _momentum(self, step: int) -> tuple[list[TrajectoryEntry], str | None]:
+        """The retrieved entries, or (under summarization) an LLM summary of the whole trajectory."""
+        cfg = self.config
+        if cfg.retrieval != "summarization":
+            return retrieve(cfg.retrieval, self.trajectory, cfg.k, embedder=self.embedder), None
+        entries = list(self.trajectory.entries)
+        (reply,) = self.ask([self._request(summarization_prompt(entries), step, 999, 0, greedy=True)])
+        return [], _text(reply).strip() or "(no summary)"
+
+    def _reflection(self, step: int) -> str | None:
+        """The optimiser's explanation of the current prompt's errors on this step's training batch."""
+        cfg = self.config
+        start = (step * cfg.step_batch) % len(self.train)
+        batch = (self.train[start:] + self.train[:start])[: cfg.step_batch]
+        current = self.trajectory.current.prompt
+        (result,) = self.evaluator.evaluate([current], batch)
+        wrong = [
+            (ex.input, pred, ex.target)
+            for ex, pred, score in zip(batch, result.predictions, result.scores)
+            if score < 1.0
+        ][: cfg.reflection_examples]
+        if not wrong:
+            return None
+        (reply,) = self.ask([self._request(reflection_prompt(current, wrong), step, 998, 0, greedy=True)])
+        return _text(reply).strip() or None
+
+    def _candidates(self, step: int, message: str, current: str, limit: int | None) -> list[Slot]:
+        """Ask for `candidates` prompts, one completion per call, re-asking for unusable replies."""
+        cfg = self.config
+        slots = [Slot(i) for i in range(cfg.candidates)]
+        pending = slots
+        while pending:
+            requests = [
+                self._request(message + ("\n\n" + s.note if s.note else ""), step, s.index, s.attempts)
+                for s in pending
+            ]
+            replies = self.ask(requests)
+            retry = []
+            for slot, reply in zip(pending, replies):
+                slot.attempts += 1
+                if self._accept(slot, _text(reply), current, limit):
+                    continue
+                parse_left = len(slot.parse_failures) <= cfg.parse_retries
+                over = [d for d in slot.distances if limit is not None and d > limit]
+                edit_left = len(over) <= cfg.edit_retries
+                if slot.prompt is None and parse_left and edit_left:
+                    retry.append(slot)
+                else:
+                    slot.dropped = "unparseable" if not parse_left else "over_limit"
+            pending = retry
+        return slots
+
+    def _accept(self, slot: Slot, reply: str, current: str, limit: int | None) -> bool:
+        """Parse and measure one reply; True when it is a usable candidate (stored on the slot)."""
+        parsed = parse_prompt(reply, self.config.max_prompt_words)
+        if parsed.prompt is None:
+            slot.parse_failures.append(parsed.failure or "empty")
+            slot.note = retry_note(parsed.failure or "empty", max_words=self.config.max_prompt_words)
+            return False
+        distance = word_edit_distance(current, parsed.prompt)
+        slot.distances.append(distance)
+        if limit is not None and distance > limit:
+            slot.note = retry_note("over_limit", changed=distance, limit=limit)
+            return False
+        slot.prompt = parsed.prompt
+        return True
+
+    def _request(self, text: str, step: int, slot: int, attempt: int, greedy: bool = False) -> GenRequest:
+        temperature = 0.0 if greedy else self.config.temperature
+        params = SamplingParams(temperature=temperature, max_new_tokens=self.config.max_new_tokens)
+        sample_id = 0 if params.greedy else (step * _SLOTS + slot) * _SLOTS + attempt
+        return GenRequest(prompt=text, params=params, chat=True, sample_id=sample_id)
+
+    def _score(self, prompts: list[str]) -> list[float]:
+        if not prompts:
+            return []
+        results = self.evaluator.evaluate(prompts, self.dev)
+        for r in results:
+            self._emit("eval", split="dev", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
+        return [r.mean for r in results]
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.events is not None:
+            self.events.append(kind, **data)
+
+    # ------------------------------------------------------------------ selection and checkpoints
+    def candidates(self) -> list[str]:
+        """Every scored prompt, best by dev first: the best-so-far is always validated first."""
+        ranked = sorted(self.trajectory.entries, key=lambda e: (-e.score, len(e.prompt)))
+        return [e.prompt for e in ranked]
+
+    def baselines(self) -> dict[str, str]:
+        return {"initial prompt": self.config.initial_prompt}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"trajectory": self.trajectory.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trajectory = Trajectory.from_state(state["trajectory"])
+
+
+def _text(output: Output) -> str:
+    return output.text if isinstance(output, Generation) else ""

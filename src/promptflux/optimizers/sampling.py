@@ -1,0 +1,141 @@
+"""Best of N samples from the untrained prompt-LM: what GFlowPO's training has to beat.
+
+The same policy, meta-prompt (demonstrations resampled per step), temperatures and top-p as GFlowPO,
+with the adapter never trained: every step samples `samples_per_step` prompts and scores the new ones on
+the training split. Candidates are the best by training accuracy, so selection on validation works
+exactly as for GFlowPO, and at equal sample counts the two differ only by the learning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from promptflux.evaluation.evaluator import Evaluator
+from promptflux.models.hf import LoraSettings
+from promptflux.optimizers.base import Method, MethodContext
+from promptflux.optimizers.gflowpo.meta_prompt import MetaPromptBuilder
+from promptflux.optimizers.gflowpo.policy import PromptPolicy
+from promptflux.optimizers.presets import PresetConfig
+from promptflux.runs.events import EventLog
+from promptflux.types import Example, Usage
+
+
+class SamplingConfig(PresetConfig):
+    """Sampling knobs mirror GFlowPO's (same defaults), so both draw from the same distribution at start."""
+
+    label: ClassVar[str] = "sampling"
+
+    steps: int = Field(25, ge=1, description="Sampling rounds.")
+    samples_per_step: int = Field(8, ge=1, description="Prompts drawn per round.")
+    temperature_range: tuple[float, float] = Field((0.5, 2.0), description="Per-round temperature range.")
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(150, ge=1)
+    num_demos: int = Field(5, ge=1, description="Demonstrations in the meta-prompt, redrawn per round.")
+    candidates: int = Field(15, ge=1, description="Best prompts by training accuracy offered to selection.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _range(self) -> SamplingConfig:
+        low, high = self.temperature_range
+        if not 0.0 < low <= high:
+            raise ValueError(f"temperature_range must satisfy 0 < low <= high, got {self.temperature_range}")
+        return self
+
+    @classmethod
+    def presets(cls):
+        return {"default": cls, "quick": lambda: cls(steps=6, samples_per_step=4, max_new_tokens=48)}
+
+
+class PromptLMSampler:
+    """StepOptimizer: sample, score new prompts on the training split, keep the best."""
+
+    name = "sampling"
+
+    def __init__(
+        self,
+        config: SamplingConfig,
+        policy: PromptPolicy,
+        evaluator: Evaluator,
+        *,
+        train: list[Example],
+        demo_pool: list[Example],
+        events: EventLog | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.evaluator = evaluator
+        self.train = train
+        self.events = events
+        self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
+        self.rng = np.random.default_rng(config.seed)
+        self.scored: dict[str, float] = {}  # prompt -> training accuracy
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.steps
+
+    def step(self, step: int) -> dict[str, Any]:
+        cfg = self.config
+        meta = self.builder.build(self.rng)
+        temperature = float(self.rng.uniform(*cfg.temperature_range))
+        samples = self.policy.sample(
+            meta,
+            cfg.samples_per_step,
+            temperature=temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            rng=self.rng,
+        )
+        tokens = sum(len(s.token_ids) for s in samples)
+        self.evaluator.budget.charge("optimizer", Usage(len(samples), 0, tokens))
+        new = [t for t in dict.fromkeys(s.text for s in samples if s.text) if t not in self.scored]
+        for r in self.evaluator.evaluate(new, self.train) if new else []:
+            self.scored[r.prompt] = r.mean
+            if self.events is not None:
+                self.events.append("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
+        accs = [self.scored[t] for t in new]
+        return {
+            "temperature": temperature,
+            "new_prompts": len(new),
+            "mean_train_acc": float(np.mean(accs)) if accs else None,
+            "best_train_acc": max(self.scored.values(), default=None),
+        }
+
+    def candidates(self) -> list[str]:
+        ranked = sorted(self.scored, key=lambda p: (-self.scored[p], len(p)))
+        return ranked[: self.config.candidates]
+
+    def baselines(self) -> dict[str, str]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scored": self.scored, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scored = dict(state["scored"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def build(context: MethodContext, config: SamplingConfig) -> PromptLMSampler:
+    # An untrained LoRA adapter is the identity (its B matrices start at zero): the base model samples.
+    policy = PromptPolicy(context.prompt_lm(), LoraSettings())
+    return PromptLMSampler(
+        config,
+        policy,
+        context.evaluator(),
+        train=context.task.split(context.train_split),
+        demo_pool=context.task.split(context.val_split),
+        events=context.events,
+    )
+
+
+METHOD = Method(
+    name="sampling",
+    summary="best of N prompts sampled from the untrained prompt-LM (GFlowPO's meta-prompt, no learning)",
+    config=SamplingConfig,
+    build=build,
+    uses=frozenset({"prompt_lm"}),
+)

@@ -1,0 +1,146 @@
+"""One run, any method: from a run config to a finished run folder (new or resumed).
+
+    RunSpec (config.yaml) -> task, models, budget, ledger -> method.build(context, config)
+                          -> runs.driver.run_optimizer (steps, checkpoints, validation, one test)
+
+The run config written to the run folder (no secrets) is the single source of truth: `--resume`
+rebuilds everything from it, then the driver restores the checkpoint. `hyperparameters` holds the
+method's fully resolved config, so a run folder says exactly what ran, whatever preset it started from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from promptflux.errors import ConfigError
+from promptflux.evaluation import Budget, BudgetLimits, OutputCache
+from promptflux.evaluation.cache import default_cache_path
+from promptflux.models import ModelOptions
+from promptflux.models.hf import HFSettings
+from promptflux.optimizers.base import MethodContext, ModelPool
+from promptflux.optimizers.registry import get_method
+from promptflux.runs import RunFolder
+from promptflux.runs.driver import Selection, run_optimizer
+from promptflux.tasks import get_task
+
+
+class RunSpec(BaseModel):
+    """Everything that defines a run; saved as the run folder's config.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str = "gflowpo"
+    task: str = "sst2"
+    task_options: dict[str, Any] = {}  # loader options, e.g. {"rendering": "gpo"}
+    data_seed: int | None = None
+    target: str = "smollm2"
+    prompt_lm: str | None = None  # methods with a trainable prompt-LM (GFlowPO, sampling)
+    optimizer_model: str | None = None  # methods with an optimiser LLM (GPO, ...)
+    device: str = "auto"
+    dtype: str = "auto"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_target_calls: int | None = None
+    max_optimizer_calls: int | None = None
+    max_wall_seconds: float | None = None
+    val_split: str = "dev"
+    test_split: str = "test"
+    hyperparameters: dict[str, Any] = {}
+
+    def method_config(self) -> Any:
+        return get_method(self.method).config.validated(self.hyperparameters)
+
+
+def make_spec(
+    method: str, preset: str = "default", overrides: dict[str, Any] | None = None, **fields: Any
+) -> RunSpec:
+    """A RunSpec with the method's preset resolved; model specs the method does not use are dropped."""
+    entry = get_method(method)
+    config = entry.config.from_preset(preset, **(overrides or {}))
+    for role, default in (("prompt_lm", "smollm2"), ("optimizer_model", "smollm2")):
+        if role in entry.uses:
+            fields[role] = fields.get(role) or default
+        else:
+            fields.pop(role, None)
+    try:
+        return RunSpec(method=method, hyperparameters=config.model_dump(mode="json"), **fields)
+    except ValidationError as e:
+        raise ConfigError("run config: " + " ".join(str(e).splitlines()[1:3])) from None
+
+
+def run(
+    spec: RunSpec | None,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    cache: OutputCache | None = None,
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+    on_start: Callable[[RunSpec, int], None] | None = None,
+) -> dict[str, Any]:
+    """Create (or resume) the run in `run_dir` and run it to the end; returns result.json's content.
+
+    Task and models are loaded before a new run folder is created, so a typo in a spec leaves no
+    half-made folder behind.
+    """
+    folder = None
+    if resume:
+        folder = RunFolder.open(run_dir)
+        try:
+            spec = RunSpec.model_validate(folder.config())
+        except ValidationError as e:
+            raise ConfigError(f"{run_dir}/config.yaml: {str(e).splitlines()[1]}") from None
+    elif spec is None:
+        raise ConfigError("a new run needs a spec")
+    method = get_method(spec.method)
+    config = spec.method_config()
+    task = get_task(spec.task, seed=spec.data_seed, **spec.task_options)
+    seed = getattr(config, "seed", 0)
+    options = ModelOptions(
+        hf=HFSettings(device=spec.device, dtype=spec.dtype, seed=seed),
+        base_url=spec.base_url,
+        api_key_env=spec.api_key_env,
+    )
+    models = ModelPool(options)
+    try:
+        for model_spec in (spec.target, spec.prompt_lm, spec.optimizer_model):
+            if model_spec:
+                models.get(model_spec)  # a bad model spec fails before anything is written
+        folder = folder or RunFolder.create(run_dir, spec.model_dump(mode="json"))
+        limits = BudgetLimits(
+            target_calls=spec.max_target_calls,
+            optimizer_calls=spec.max_optimizer_calls,
+            wall_seconds=spec.max_wall_seconds,
+        )
+        budget = Budget(limits)
+        context = MethodContext(
+            task=task,
+            models=models,
+            budget=budget,
+            events=folder.events,
+            cache=cache if cache is not None else OutputCache(default_cache_path()),
+            ledger=OutputCache(folder.path / "ledger.sqlite"),
+            target_spec=spec.target,
+            prompt_lm_spec=spec.prompt_lm,
+            optimizer_spec=spec.optimizer_model,
+            val_split=spec.val_split,
+        )
+        optimizer = method.build(context, config)
+        if on_start is not None:
+            on_start(spec, optimizer.total_steps)
+        return run_optimizer(
+            optimizer,
+            run=folder,
+            train_evaluator=context.evaluator(),
+            selection_evaluator=context.evaluator(role="selection"),
+            budget=budget,
+            selection=Selection(val_split=spec.val_split, test_split=spec.test_split),
+            on_step=on_step,
+        )
+    finally:
+        if folder is not None:
+            folder.close()
+        models.close()

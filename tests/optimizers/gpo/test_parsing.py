@@ -1,0 +1,53 @@
+"""parse_prompt: text between the first complete <START>/<END> pair, and each failure kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptflux.optimizers.gpo import Parsed, parse_prompt
+
+
+@pytest.mark.parametrize(
+    ("reply", "prompt"),
+    [
+        ("<START>Think it through.<END>", "Think it through."),
+        ("Sure! Here it is:\n<START>\n  Think it through.\n<END>\nGood luck.", "Think it through."),
+        ("<start>Think it through.</end>", "Think it through."),
+        ("< START >Think it through.< End >", "Think it through."),
+        ('<START>"Think it through."<END>', "Think it through."),
+        ("<START> ' “Think it through.” ' <END>", "Think it through."),
+        ("<START>'Let's think.'<END>", "Let's think."),
+        ('<START>"Yes" or "No": answer with one.<END>', '"Yes" or "No": answer with one.'),
+        ("<START>first<END> and <START>second<END>", "first"),
+        ("<START> <START>inner<END>", "inner"),
+        ("<START>two\nlines<END>", "two\nlines"),
+    ],
+)
+def test_parsed_prompts(reply, prompt):
+    parsed = parse_prompt(reply)
+    assert parsed == Parsed(prompt, None)
+    assert parsed.ok
+
+
+@pytest.mark.parametrize(
+    ("reply", "failure"),
+    [
+        ("Think it through.", "no_tags"),
+        ("Think it through.<END>", "no_tags"),
+        ("<START>Think it through, and then", "unterminated"),
+        ("<END> oops <START>Think it", "unterminated"),
+        ("<START>   <END>", "empty"),
+        ('<START>""<END>', "empty"),
+    ],
+)
+def test_failures(reply, failure):
+    parsed = parse_prompt(reply)
+    assert parsed == Parsed(None, failure)
+    assert not parsed.ok
+
+
+def test_too_long():
+    words = " ".join(["word"] * 11)
+    assert parse_prompt(f"<START>{words}<END>", max_words=10) == Parsed(None, "too_long")
+    assert parse_prompt(f"<START>{words}<END>", max_words=11).prompt == words
+    assert parse_prompt(f"<START>{' '.join(['w'] * 201)}<END>").failure == "too_long"
