@@ -20,6 +20,8 @@ def test_tasks_and_models_are_listed():
     assert out.returncode == 0 and "bbh/navigate" in out.stdout and "sst2" not in out.stdout
     out = run("models")
     assert out.returncode == 0 and "smollm2" in out.stdout and "openai:" in out.stdout
+    out = run("methods")
+    assert out.returncode == 0 and all(m in out.stdout for m in ("gflowpo", "gpo", "sampling"))
 
 
 def test_eval_reports_accuracy_with_an_interval_and_uses_the_cache(tmp_path):
@@ -73,7 +75,7 @@ def test_eval_with_the_embedded_model(tmp_path):
     ("args", "message"),
     [
         (("optimize", "--config", "/no/such.yaml"), "no config file at /no/such.yaml"),
-        (("optimize", "--method", "dspy"), "unknown method 'dspy'"),
+        (("optimize", "--method", "dspy"), "unknown method 'dspy'; available: gflowpo, gpo"),
         (("optimize", "--preset", "fast"), "unknown GFlowPO preset 'fast'"),
         (("optimize", "--set", "online_ratio=2"), "online_ratio"),
         (("optimize", "--set", "nonsense"), "--set expects key=value"),

@@ -1,4 +1,4 @@
-"""Command line: `promptflux tasks | models | eval`.
+"""Command line: `promptflux tasks | models | methods | eval | optimize`.
 
 Every PromptfluxError ends as one line `error: ...` on stderr with exit code 2. Evaluations are
 cached chunk by chunk, so an interrupted command loses nothing already scored.
@@ -57,6 +57,18 @@ def models() -> None:
     table = Table("spec", "what", box=None)
     for spec, about in describe_models():
         table.add_row(spec, about)
+    console.print(table)
+
+
+@app.command()
+def methods() -> None:
+    """List the optimisation methods you can pass to `optimize --method`, with their presets."""
+    from promptflux.optimizers.registry import METHODS
+
+    table = Table("method", "presets", "needs", "what", box=None)
+    for m in METHODS.values():
+        needs = ", ".join(f"--{u.replace('_', '-')}" for u in sorted(m.uses)) or "-"
+        table.add_row(m.name, ", ".join(m.config.presets()), needs, m.summary)
     console.print(table)
 
 
@@ -133,7 +145,7 @@ def evaluate(
 @app.command()
 def optimize(
     task: Annotated[str | None, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")] = None,
-    method: Annotated[str | None, typer.Option(help="gflowpo (default), gpo, sampling.")] = None,
+    method: Annotated[str | None, typer.Option(help="gflowpo (default), gpo, … (see `methods`).")] = None,
     preset: Annotated[
         str, typer.Option(help="Method preset: default, quick, reference (GFlowPO).")
     ] = "default",

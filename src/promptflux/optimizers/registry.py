@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from promptflux.errors import ConfigError
+from promptflux.optimizers.ape import METHOD as APE
 from promptflux.optimizers.base import Method
+from promptflux.optimizers.evoprompt import METHOD as EVOPROMPT
 from promptflux.optimizers.gflowpo.method import METHOD as GFLOWPO
 from promptflux.optimizers.gpo.method import METHOD as GPO
+from promptflux.optimizers.opro import METHOD as OPRO
+from promptflux.optimizers.protegi import METHOD as PROTEGI
 from promptflux.optimizers.sampling import METHOD as SAMPLING
 
-METHODS: dict[str, Method] = {m.name: m for m in (GFLOWPO, GPO, SAMPLING)}
+METHODS: dict[str, Method] = {m.name: m for m in (GFLOWPO, GPO, APE, OPRO, PROTEGI, EVOPROMPT, SAMPLING)}
 
 
 def get_method(name: str) -> Method:

@@ -2,61 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from promptflux.evaluation import Budget, Evaluator, OutputCache
-from promptflux.models.base import LanguageModel
+from promptflux.evaluation import Budget
 from promptflux.optimizers.gpo import GPOConfig
 from promptflux.optimizers.gpo.optimizer import GPOOptimizer
-from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
-from tests.helpers import POSITIVE, toy_sentiment_task
-
-
-class KeywordTarget(LanguageModel):
-    """Reads the sentiment right only when the instruction says "sentiment" (or "mood": half right)."""
-
-    name = "keyword"
-
-    def fingerprint(self) -> str:
-        return "keyword-target"
-
-    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        raise NotImplementedError
-
-    def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        out = []
-        for r in requests:
-            instruction = r.context.split("\nReview:")[0].lower()
-            positive = any(text in r.context for text in POSITIVE)
-            if "sentiment" in instruction:
-                says_positive = positive
-            elif "mood" in instruction:
-                says_positive = True
-            else:
-                says_positive = False
-            out.append(ScoreResult((-1.0, -0.5) if says_positive else (-0.5, -1.0), prompt_tokens=5))
-        return out
-
-
-class ScriptedOptimizer:
-    """Stands in for the optimiser LLM: replies from `reply(request, call_index)`, records every request."""
-
-    def __init__(self, reply: Callable[[GenRequest, int], str]) -> None:
-        self.reply = reply
-        self.requests: list[GenRequest] = []
-
-    def __call__(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        out = []
-        for r in requests:
-            out.append(Generation((self.reply(r, len(self.requests)),), 10, 5))
-            self.requests.append(r)
-        return out
+from promptflux.runs.events import EventLog, read_events
+from promptflux.types import GenRequest
+from tests.optimizers.fakes import ScriptedOptimizer, make_evaluator, tags
 
 
 def make(config: GPOConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> GPOOptimizer:
-    task = toy_sentiment_task()
-    evaluator = Evaluator(task, KeywordTarget(), cache=OutputCache(), budget=budget or Budget())
-    train = task.split("train")
+    evaluator = make_evaluator(budget)
+    train = evaluator.task.split("train")
     return GPOOptimizer(
         config,
         evaluator,
@@ -67,10 +23,6 @@ def make(config: GPOConfig, ask: ScriptedOptimizer, budget: Budget | None = None
         placement_note="The prompt is placed before each input.",
         embedder=None,
     )
-
-
-def tags(text: str) -> str:
-    return f"Here it is: <START>{text}<END>"
 
 
 def test_a_better_candidate_becomes_current_and_the_best_is_never_lost():
@@ -197,3 +149,28 @@ def test_state_round_trip_continues_identically():
 def test_steps_come_from_epochs_of_the_training_split():
     gpo = make(GPOConfig(), ScriptedOptimizer(lambda r, i: ""))
     assert gpo.total_steps == 3 * 1  # 3 epochs x ceil(6 / 8)
+
+
+def test_step_records_and_sample_ids_are_unchanged_by_the_shared_proposal_loop(tmp_path):
+    """Slot records keep their keys, a check failure is still "over_limit", ids are (step, slot, attempt)."""
+    ask = ScriptedOptimizer(
+        lambda r, i: tags("one two three four five six") if r.sample_id % 1000 else "no tags"
+    )
+    config = GPOConfig(
+        steps=2, candidates=2, retrieval="none", schedule="fixed", limit_init=1, edit_retries=0
+    )
+    gpo = make(config, ask)
+    gpo.events = EventLog(tmp_path / "events.jsonl", fsync=False)
+    gpo.step(1)
+    (event,) = read_events(tmp_path / "events.jsonl", kind="gpo_step")
+    for slot in event["slots"]:
+        assert set(slot) == {"prompt", "attempts", "parse_failures", "distances", "dropped"}
+        assert slot == {
+            "prompt": None,
+            "attempts": 2,
+            "parse_failures": ["no_tags"],
+            "distances": [6],
+            "dropped": "over_limit",
+        }
+    ids = sorted(r.sample_id for r in ask.requests)
+    assert ids == [(1 * 1000 + slot) * 1000 + attempt for slot in (0, 1) for attempt in (0, 1)]

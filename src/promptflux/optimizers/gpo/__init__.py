@@ -12,9 +12,10 @@ decaying on a cosine schedule). One step, in components of this package:
                  word_edit_distance(current, candidate) <= limit   retry with retry_note("over_limit")
     next       = best-scoring new candidate not in trajectory.chosen; trajectory.append(entry)
 
-Modules: `config` (all knobs, presets), `schedule` (edit limit), `edits`, `parsing`, `trajectory`,
-`retrieval` (+ the sentence embedder), `meta_prompt`. The optimisation loop lives elsewhere and only
-wires these together.
+Modules: `config` (all knobs, presets), `schedule` (edit limit), `edits`, `trajectory`, `retrieval`
+(+ the sentence embedder), `meta_prompt`; reply parsing and the ask/parse/retry loop are shared with the
+other LLM-optimiser methods (`optimizers.parsing`, `optimizers.proposals`). The optimisation loop
+(`optimizer`) only wires these together.
 """
 
 from promptflux.optimizers.gpo.config import GPOConfig
@@ -27,7 +28,6 @@ from promptflux.optimizers.gpo.meta_prompt import (
     retry_note,
     summarization_prompt,
 )
-from promptflux.optimizers.gpo.parsing import Parsed, parse_prompt
 from promptflux.optimizers.gpo.retrieval import (
     Embedder,
     SupportsEmbed,
@@ -37,6 +37,7 @@ from promptflux.optimizers.gpo.retrieval import (
 )
 from promptflux.optimizers.gpo.schedule import edit_limit
 from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
+from promptflux.optimizers.parsing import Parsed, parse_prompt
 
 __all__ = [
     "DEFAULT_PLACEMENT_NOTE",

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from promptflux.optimizers.gpo.config import Refinement
-from promptflux.optimizers.gpo.parsing import ParseFailure
 from promptflux.optimizers.gpo.trajectory import TrajectoryEntry
+from promptflux.optimizers.parsing import ParseFailure, parse_retry_note
 
 RetryReason = Literal["over_limit", "no_tags", "empty", "too_long", "unterminated"]
 
@@ -146,7 +146,10 @@ def retry_note(
     limit: int | None = None,
     max_words: int | None = None,
 ) -> str:
-    """One sentence appended to the meta-prompt when the previous reply had to be rejected."""
+    """One sentence appended to the meta-prompt when the previous reply had to be rejected.
+
+    Parse failures get the shared notes (parsing.py); only the edit limit is GPO's own.
+    """
     if reason == "over_limit":
         if changed is None or limit is None:
             raise ValueError("an over_limit note needs `changed` and `limit`")
@@ -154,15 +157,7 @@ def retry_note(
             f"Your previous answer changed {changed} words of the current prompt; the limit is {limit}. "
             "Change fewer words."
         )
-    if reason == "too_long":
-        bound = f" under {max_words} words" if max_words is not None else " short"
-        return f"Your previous prompt was too long: keep it{bound}, and put only the prompt between the tags."
-    notes = {
-        "no_tags": "Wrap the prompt in <START> and <END>.",
-        "unterminated": "Your previous answer was cut off before <END>: keep the prompt short and end it "
-        "with <END>.",
-        "empty": "Your previous answer had nothing between <START> and <END>: put the new prompt there.",
-    }
-    if reason not in notes:
-        raise ValueError(f"unknown retry reason {reason!r}")
-    return notes[reason]
+    try:
+        return parse_retry_note(reason, max_words=max_words)
+    except ValueError:
+        raise ValueError(f"unknown retry reason {reason!r}") from None

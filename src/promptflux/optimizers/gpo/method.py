@@ -5,6 +5,7 @@ from __future__ import annotations
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.gpo.config import GPOConfig
 from promptflux.optimizers.gpo.optimizer import GPOOptimizer
+from promptflux.optimizers.proposals import shown_answer
 from promptflux.tasks.base import Task
 
 
@@ -19,7 +20,7 @@ def build(context: MethodContext, config: GPOConfig) -> GPOOptimizer:
         context.ask,
         train=task.split(context.train_split),
         dev=task.split(context.val_split),
-        examples=[(ex.input, _answer(task, ex.target, ex.label)) for ex in source[: config.task_examples]],
+        examples=[(ex.input, shown_answer(task, ex)) for ex in source[: config.task_examples]],
         placement_note=placement_note(task),
         events=context.events,
     )
@@ -30,11 +31,6 @@ def placement_note(task: Task) -> str:
     text = task.template.text
     where = "after" if text.find("{prompt}") > text.find("{input}") else "before"
     return f"The prompt is placed {where} each input; the model's answer is compared with the reference."
-
-
-def _answer(task: Task, target: str, label: int | None) -> str:
-    labels = getattr(task, "labels", None)
-    return labels[label] if labels is not None and label is not None else target
 
 
 METHOD = Method(

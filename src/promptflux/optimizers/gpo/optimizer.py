@@ -12,17 +12,15 @@ One step t of T (GPO.md):
      best candidate not chosen before. The best-by-dev prompt so far is never lost: it is the first
      candidate the driver validates.
 
-Every optimiser request carries a `sample_id` fixed by (step, slot, attempt), so a resumed step gets the
-same replies back from the run's ledger instead of paying for new, different ones.
+The ask/parse/retry loop is the shared `optimizers.proposals.propose` (the edit limit is its check
+hook). Every optimiser request carries a `sample_id` fixed by (step, slot, attempt), so a resumed step
+gets the same replies back from the run's ledger instead of paying for new, different ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from promptflux.evaluation.calls import Output, Request
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.gpo.config import GPOConfig
 from promptflux.optimizers.gpo.edits import word_edit_distance
@@ -32,30 +30,23 @@ from promptflux.optimizers.gpo.meta_prompt import (
     retry_note,
     summarization_prompt,
 )
-from promptflux.optimizers.gpo.parsing import parse_prompt
 from promptflux.optimizers.gpo.retrieval import Embedder, SupportsEmbed, retrieve
 from promptflux.optimizers.gpo.schedule import edit_limit
 from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
+from promptflux.optimizers.proposals import (
+    Ask,
+    Check,
+    ProposalSettings,
+    Slot,
+    make_request,
+    propose,
+    proposed,
+    reply_text,
+    sample_id,
+    tally,
+)
 from promptflux.runs.events import EventLog
-from promptflux.types import Example, Generation, GenRequest, SamplingParams
-
-Ask = Callable[[Sequence[Request]], list[Output]]
-"""Sends optimiser-LLM requests through the run's cache, ledger and budget (MethodContext.ask)."""
-
-_SLOTS = 1000  # sample ids: step * _SLOTS**2 + slot * _SLOTS + attempt
-
-
-@dataclass
-class Slot:
-    """One candidate being asked for, across its retries."""
-
-    index: int
-    attempts: int = 0
-    parse_failures: list[str] = field(default_factory=list)
-    distances: list[int] = field(default_factory=list)  # measured on every parsed reply
-    note: str = ""
-    prompt: str | None = None
-    dropped: str | None = None  # why the slot ended without a usable candidate
+from promptflux.types import Example, GenRequest, SamplingParams
 
 
 class GPOOptimizer:
@@ -114,11 +105,12 @@ class GPOOptimizer:
             summary=summary,
         )
         slots = self._candidates(step, message, current.prompt, limit)
-        proposed = list(dict.fromkeys(s.prompt for s in slots if s.prompt is not None))
-        new = [p for p in proposed if p not in self.trajectory]
+        prompts = proposed(slots)
+        distances = {s.index: [word_edit_distance(current.prompt, p) for p in s.parsed] for s in slots}
+        new = [p for p in prompts if p not in self.trajectory]
         for prompt, score in zip(new, self._score(new)):
             self.trajectory.append(TrajectoryEntry(prompt, score, step), make_current=False)
-        fresh = [p for p in proposed if p not in self.trajectory.chosen]
+        fresh = [p for p in prompts if p not in self.trajectory.chosen]
         moved = max(fresh, key=lambda p: (self.trajectory.get(p).score, -len(p)), default=None)
         if moved is not None:
             self.trajectory.choose(moved)
@@ -135,7 +127,7 @@ class GPOOptimizer:
                     "prompt": s.prompt,
                     "attempts": s.attempts,
                     "parse_failures": s.parse_failures,
-                    "distances": s.distances,
+                    "distances": distances[s.index],
                     "dropped": s.dropped,
                 }
                 for s in slots
@@ -144,16 +136,18 @@ class GPOOptimizer:
         }
         self._emit("gpo_step", **record)
         best = self.trajectory.best
-        distances = [s.distances[-1] for s in slots if s.prompt is not None and s.distances]
+        counts = tally(slots)
+        measured = [d for slot_distances in distances.values() for d in slot_distances]
+        accepted = [distances[s.index][-1] for s in slots if s.prompt is not None]  # the kept reply's
         return {
             "limit": limit,
-            "candidates": len(proposed),
+            "candidates": len(prompts),
             "new_prompts": len(new),
-            "optimizer_requests": sum(s.attempts for s in slots),
-            "parse_failures": sum(len(s.parse_failures) for s in slots),
-            "over_limit": sum(1 for s in slots for d in s.distances if limit is not None and d > limit),
-            "dropped": sum(1 for s in slots if s.dropped),
-            "max_distance": max(distances, default=None),
+            "optimizer_requests": counts["optimizer_requests"],
+            "parse_failures": counts["parse_failures"],
+            "over_limit": sum(1 for d in measured if limit is not None and d > limit),
+            "dropped": counts["dropped"],
+            "max_distance": max(accepted, default=None),
             "current_dev": self.trajectory.current.score,
             "best_dev": best.score,
         }
@@ -165,7 +159,7 @@ class GPOOptimizer:
             return retrieve(cfg.retrieval, self.trajectory, cfg.k, embedder=self.embedder), None
         entries = list(self.trajectory.entries)
         (reply,) = self.ask([self._request(summarization_prompt(entries), step, 999, 0, greedy=True)])
-        return [], _text(reply).strip() or "(no summary)"
+        return [], reply_text(reply).strip() or "(no summary)"
 
     def _reflection(self, step: int) -> str | None:
         """The optimiser's explanation of the current prompt's errors on this step's training batch."""
@@ -182,54 +176,26 @@ class GPOOptimizer:
         if not wrong:
             return None
         (reply,) = self.ask([self._request(reflection_prompt(current, wrong), step, 998, 0, greedy=True)])
-        return _text(reply).strip() or None
+        return reply_text(reply).strip() or None
 
     def _candidates(self, step: int, message: str, current: str, limit: int | None) -> list[Slot]:
-        """Ask for `candidates` prompts, one completion per call, re-asking for unusable replies."""
+        """Ask for `candidates` prompts, one completion per call; over-limit replies are re-asked."""
         cfg = self.config
-        slots = [Slot(i) for i in range(cfg.candidates)]
-        pending = slots
-        while pending:
-            requests = [
-                self._request(message + ("\n\n" + s.note if s.note else ""), step, s.index, s.attempts)
-                for s in pending
-            ]
-            replies = self.ask(requests)
-            retry = []
-            for slot, reply in zip(pending, replies):
-                slot.attempts += 1
-                if self._accept(slot, _text(reply), current, limit):
-                    continue
-                parse_left = len(slot.parse_failures) <= cfg.parse_retries
-                over = [d for d in slot.distances if limit is not None and d > limit]
-                edit_left = len(over) <= cfg.edit_retries
-                if slot.prompt is None and parse_left and edit_left:
-                    retry.append(slot)
-                else:
-                    slot.dropped = "unparseable" if not parse_left else "over_limit"
-            pending = retry
-        return slots
-
-    def _accept(self, slot: Slot, reply: str, current: str, limit: int | None) -> bool:
-        """Parse and measure one reply; True when it is a usable candidate (stored on the slot)."""
-        parsed = parse_prompt(reply, self.config.max_prompt_words)
-        if parsed.prompt is None:
-            slot.parse_failures.append(parsed.failure or "empty")
-            slot.note = retry_note(parsed.failure or "empty", max_words=self.config.max_prompt_words)
-            return False
-        distance = word_edit_distance(current, parsed.prompt)
-        slot.distances.append(distance)
-        if limit is not None and distance > limit:
-            slot.note = retry_note("over_limit", changed=distance, limit=limit)
-            return False
-        slot.prompt = parsed.prompt
-        return True
+        settings = ProposalSettings(
+            SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens),
+            parse_retries=cfg.parse_retries,
+            check_retries=cfg.edit_retries,
+            max_words=cfg.max_prompt_words,
+            rejected_as="over_limit",
+        )
+        asks = [(message, i) for i in range(cfg.candidates)]
+        check = None if limit is None else _edit_check(current, limit)
+        return propose(self.ask, asks, step=step, settings=settings, check=check)
 
     def _request(self, text: str, step: int, slot: int, attempt: int, greedy: bool = False) -> GenRequest:
         temperature = 0.0 if greedy else self.config.temperature
         params = SamplingParams(temperature=temperature, max_new_tokens=self.config.max_new_tokens)
-        sample_id = 0 if params.greedy else (step * _SLOTS + slot) * _SLOTS + attempt
-        return GenRequest(prompt=text, params=params, chat=True, sample_id=sample_id)
+        return make_request(text, params, sample_id(step, slot, attempt))
 
     def _score(self, prompts: list[str]) -> list[float]:
         if not prompts:
@@ -259,5 +225,11 @@ class GPOOptimizer:
         self.trajectory = Trajectory.from_state(state["trajectory"])
 
 
-def _text(output: Output) -> str:
-    return output.text if isinstance(output, Generation) else ""
+def _edit_check(current: str, limit: int) -> Check:
+    """The edit limit as a check hook: a reply changing more than `limit` words is asked for again."""
+
+    def check(prompt: str) -> str | None:
+        changed = word_edit_distance(current, prompt)
+        return retry_note("over_limit", changed=changed, limit=limit) if changed > limit else None
+
+    return check

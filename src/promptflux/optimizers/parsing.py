@@ -1,5 +1,8 @@
 """Extract the new prompt from an optimiser reply: the text between `<START>` and `<END>`.
 
+Shared by every LLM-optimiser method (GPO, APE, OPRO), together with `parse_retry_note`, the sentence
+appended to the request when a reply has to be asked for again.
+
 Rules: tags are case-insensitive and may contain spaces (`< start >`); `</END>` also closes. The first
 complete pair wins (the first `<END>` and the `<START>` nearest before it, so a stray repeated `<START>`
 is skipped); surrounding whitespace and matching quotes are stripped. Failures, each with its own retry hint:
@@ -51,6 +54,25 @@ def parse_prompt(text: str, max_words: int = 200) -> Parsed:
     if len(prompt.split()) > max_words:
         return Parsed(None, "too_long")
     return Parsed(prompt, None)
+
+
+def parse_retry_note(failure: ParseFailure, *, max_words: int | None = None) -> str:
+    """One sentence appended to the request when the previous reply had no usable prompt.
+
+    Each failure gets its own hint: telling a model that was cut off to add tags would not help it.
+    """
+    if failure == "too_long":
+        bound = f" under {max_words} words" if max_words is not None else " short"
+        return f"Your previous prompt was too long: keep it{bound}, and put only the prompt between the tags."
+    notes = {
+        "no_tags": "Wrap the prompt in <START> and <END>.",
+        "unterminated": "Your previous answer was cut off before <END>: keep the prompt short and end it "
+        "with <END>.",
+        "empty": "Your previous answer had nothing between <START> and <END>: put the new prompt there.",
+    }
+    if failure not in notes:
+        raise ValueError(f"unknown parse failure {failure!r}")
+    return notes[failure]
 
 
 def _strip_quotes(text: str) -> str:

@@ -1,10 +1,10 @@
-"""parse_prompt: text between the first complete <START>/<END> pair, and each failure kind."""
+"""parse_prompt: text between the first complete <START>/<END> pair, each failure kind and its retry note."""
 
 from __future__ import annotations
 
 import pytest
 
-from promptflux.optimizers.gpo import Parsed, parse_prompt
+from promptflux.optimizers.parsing import Parsed, parse_prompt, parse_retry_note
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,13 @@ def test_too_long():
     assert parse_prompt(f"<START>{words}<END>", max_words=10) == Parsed(None, "too_long")
     assert parse_prompt(f"<START>{words}<END>", max_words=11).prompt == words
     assert parse_prompt(f"<START>{' '.join(['w'] * 201)}<END>").failure == "too_long"
+
+
+def test_every_failure_has_its_own_retry_note():
+    assert parse_retry_note("no_tags") == "Wrap the prompt in <START> and <END>."
+    assert "cut off" in parse_retry_note("unterminated")
+    assert "nothing between" in parse_retry_note("empty")
+    assert "under 40 words" in parse_retry_note("too_long", max_words=40)
+    assert "keep it short" in parse_retry_note("too_long")
+    with pytest.raises(ValueError, match="unknown"):
+        parse_retry_note("bored")  # type: ignore[arg-type]

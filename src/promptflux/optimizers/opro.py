@@ -1,0 +1,220 @@
+"""OPRO: Yang et al., "Large Language Models as Optimizers" (ICLR 2024).
+
+The optimiser LLM sees the best instructions so far with their training scores and writes new ones:
+
+    step t:  meta-prompt = top `max_shown` scored instructions, 0-100, lowest first (best last)
+                         + `exemplars` random training examples, rendered with the task's template and a
+                           marker where the instruction goes, each with its expected answer
+                         + "write a new instruction, different from all of the above, in tags"
+             `candidates_per_step` calls at `temperature`, one completion each (shared proposal loop)
+             every new, never-seen instruction is scored on the whole training split
+
+OPRO optimises the training score, so a known instruction is never scored again and the best by
+training score is the first candidate the driver validates. One driver step is one OPRO step; the
+first one also scores the initial instruction (default: none, the empty string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from promptflux.errors import ConfigError
+from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.base import Method, MethodContext
+from promptflux.optimizers.presets import PresetConfig
+from promptflux.optimizers.proposals import Ask, ProposalSettings, propose, proposed, shown_answer, tally
+from promptflux.runs.events import EventLog
+from promptflux.types import Example, SamplingParams
+
+MARKER = "<INSTRUCTION>"
+"""Stands for the instruction in the rendered exemplars, so the optimiser sees where its text goes."""
+
+
+class OPROConfig(PresetConfig):
+    """OPRO hyper-parameters; the defaults follow the paper's main setting."""
+
+    label: ClassVar[str] = "OPRO"
+
+    steps: int = Field(20, ge=1, description="Optimisation steps, each one meta-prompt.")
+    candidates_per_step: int = Field(
+        8, ge=1, le=1000, description="New instructions per step, one call each."
+    )
+    max_shown: int = Field(20, ge=1, description="Best instructions so far shown with their scores.")
+    exemplars: int = Field(3, ge=0, description="Random training examples shown per step (redrawn).")
+    initial_prompt: str = Field("", description="Instruction scored first; '' = no instruction.")
+    temperature: float = Field(1.0, ge=0.0, description="Optimiser sampling temperature.")
+    max_new_tokens: int = Field(256, ge=1, description="Longest optimiser reply, in tokens.")
+    parse_retries: int = Field(2, ge=0, description="Extra requests for a reply with no parsable prompt.")
+    max_prompt_words: int = Field(
+        200, ge=1, description="Parsed prompts with more words are rejected as 'too_long'."
+    )
+    candidates: int = Field(
+        10, ge=1, description="Best instructions by training score offered to validation on dev."
+    )
+    seed: int = Field(0, description="Seeds the exemplar draws.")
+
+    @classmethod
+    def quick(cls) -> OPROConfig:
+        """A CPU smoke run: 3 steps of 4 candidates, short replies; the loop is the default's."""
+        return cls(steps=3, candidates_per_step=4, exemplars=2, max_new_tokens=64, parse_retries=1)
+
+    @classmethod
+    def presets(cls) -> dict[str, Callable[[], PresetConfig]]:
+        return {"default": cls, "quick": cls.quick}
+
+
+def format_score(score: float) -> str:
+    """A [0, 1] score on the 0-100 scale the meta-prompt promises, e.g. 0.4167 -> '42'."""
+    return f"{round(score * 100)}"
+
+
+def meta_prompt(shown: Sequence[tuple[str, float]], exemplars: Sequence[tuple[str, str]]) -> str:
+    """The request for one new instruction; `shown` is (instruction, score) lowest first."""
+    history = "\n\n".join(
+        f"Instruction: {p or '(empty: no instruction)'}\nAccuracy: {format_score(s)}" for p, s in shown
+    )
+    sections = [
+        "Your job is to find an instruction that makes a language model answer the task below "
+        "correctly as often as possible.",
+        "Instructions tried so far, each with its accuracy on the training examples from 0 to 100, "
+        f"listed from the lowest accuracy to the highest:\n\n{history}",
+    ]
+    if exemplars:
+        cases = "\n\n".join(f"{text}\nExpected answer: {answer}" for text, answer in exemplars)
+        sections.append(
+            f"Examples of the task, as the model sees them; {MARKER} marks where the instruction is "
+            f"placed:\n\n{cases}"
+        )
+    sections.append(
+        "Write one new instruction that is different from every instruction listed above and should "
+        "reach a higher accuracy than all of them. Write only the instruction, between <START> and <END>."
+    )
+    return "\n\n".join(sections)
+
+
+class OPROOptimizer:
+    """StepOptimizer for OPRO: a growing table of training scores drives every meta-prompt."""
+
+    name = "opro"
+
+    def __init__(
+        self,
+        config: OPROConfig,
+        evaluator: Evaluator,
+        ask: Ask,
+        *,
+        train: list[Example],
+        exemplars: list[tuple[str, str]],
+        events: EventLog | None = None,
+    ) -> None:
+        if not train:
+            raise ConfigError("OPRO scores prompts on the training split, which is empty")
+        self.config = config
+        self.evaluator = evaluator
+        self.ask = ask
+        self.train = train
+        self.exemplars = exemplars  # (rendered input with MARKER, expected answer), one per example
+        self.events = events
+        self.settings = ProposalSettings(
+            SamplingParams(temperature=config.temperature, max_new_tokens=config.max_new_tokens),
+            parse_retries=config.parse_retries,
+            max_words=config.max_prompt_words,
+        )
+        self.scored: dict[str, float] = {}  # instruction -> training score, in the order found
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.steps
+
+    def step(self, step: int) -> dict[str, Any]:
+        cfg = self.config
+        if not self.scored:
+            self._score([cfg.initial_prompt])
+        shown = self.shown()
+        message = meta_prompt(shown, self._draw(step))
+        asks = [(message, i) for i in range(cfg.candidates_per_step)]
+        slots = propose(self.ask, asks, step=step, settings=self.settings, stage="opro")
+        prompts = proposed(slots)
+        new = [p for p in prompts if p not in self.scored]
+        self._score(new)
+        self._emit(
+            "opro_step",
+            step=step,
+            meta_prompt=message,
+            shown=[[p, s] for p, s in shown],
+            slots=[s.record() for s in slots],
+            new=[[p, self.scored[p]] for p in new],
+        )
+        new_scores = [self.scored[p] for p in new]
+        return {
+            "candidates": len(prompts),
+            "new_prompts": len(new),
+            **tally(slots),
+            "mean_new_train": sum(new_scores) / len(new_scores) if new_scores else None,
+            "best_train": max(self.scored.values()),
+        }
+
+    def shown(self) -> list[tuple[str, float]]:
+        """The top `max_shown` instructions, lowest score first; ties keep the order they were found in."""
+        best = sorted(self.scored.items(), key=lambda item: -item[1])[: self.config.max_shown]
+        return sorted(best, key=lambda item: item[1])
+
+    def _draw(self, step: int) -> list[tuple[str, str]]:
+        """This step's exemplars: fixed by (seed, step), so a redone step shows the same ones."""
+        size = min(self.config.exemplars, len(self.exemplars))
+        picked = np.random.default_rng([self.config.seed, step]).choice(
+            len(self.exemplars), size=size, replace=False
+        )
+        return [self.exemplars[int(i)] for i in picked]
+
+    def _score(self, prompts: list[str]) -> None:
+        for r in self.evaluator.evaluate(prompts, self.train) if prompts else []:
+            self.scored[r.prompt] = r.mean
+            self._emit("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.events is not None:
+            self.events.append(kind, **data)
+
+    # ------------------------------------------------------------------ selection and checkpoints
+    def candidates(self) -> list[str]:
+        """The best `candidates` instructions by training score (shorter first among ties)."""
+        ranked = sorted(self.scored, key=lambda p: (-self.scored[p], len(p)))
+        return ranked[: self.config.candidates]
+
+    def baselines(self) -> dict[str, str]:
+        initial = self.config.initial_prompt
+        return {"initial prompt": initial} if initial.strip() else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scored": [[p, s] for p, s in self.scored.items()]}  # a list: the order matters
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scored = {p: s for p, s in state["scored"]}
+
+
+def build(context: MethodContext, config: OPROConfig) -> OPROOptimizer:
+    task = context.task
+    context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
+    train = task.split(context.train_split)
+    return OPROOptimizer(
+        config,
+        context.evaluator(),
+        context.ask,
+        train=train,
+        exemplars=[(task.template.render(MARKER, ex.input), shown_answer(task, ex)) for ex in train],
+        events=context.events,
+    )
+
+
+METHOD = Method(
+    name="opro",
+    summary="LLM optimiser shown its best prompts so far with training scores (Yang et al. 2024)",
+    config=OPROConfig,
+    build=build,
+    uses=frozenset({"optimizer_model"}),
+)
