@@ -61,7 +61,12 @@ def run_pair(out: Path, data_seed: int, seed: int, steps: int, cache: OutputCach
 
 def _summary(result: dict, run_dir: Path, seconds: float) -> dict:
     rows = result["prompts"]
-    train = {e["prompt"]: e["accuracy"] for e in read_events(run_dir / "events.jsonl", kind="eval")}
+    events = run_dir / "events.jsonl"
+    scored = list(read_events(events, kind="eval"))  # in the order the prompts were sampled
+    train = {e["prompt"]: e["accuracy"] for e in scored}
+    val = {e["prompt"]: e["accuracy"] for e in read_events(events, kind="validation")}
+    third = max(1, len(scored) // 3)
+    both = [p for p in val if p in train]
     return {
         "chosen": rows["chosen"]["prompt"],
         "val": rows["chosen"]["val"],
@@ -73,10 +78,35 @@ def _summary(result: dict, run_dir: Path, seconds: float) -> dict:
         "distinct_scored": len(train),
         "mean_train_acc": float(np.mean(list(train.values()))) if train else None,
         "best_train_acc": max(train.values(), default=None),
+        "train_acc_first_third": float(np.mean([e["accuracy"] for e in scored[:third]])),
+        "train_acc_last_third": float(np.mean([e["accuracy"] for e in scored[-third:]])),
+        "validated": len(val),
+        "val_ties_at_best": sum(1 for v in val.values() if v == max(val.values())),
+        "train_val_spearman": _spearman([train[p] for p in both], [val[p] for p in both]),
         "target_calls": result["budget"]["target_calls"],
         "selection_calls": result["budget"]["selection_calls"],
         "seconds": round(seconds),
     }
+
+
+def _spearman(a: list[float], b: list[float]) -> float | None:
+    """Rank correlation (average ranks for ties): does training accuracy predict validation accuracy?"""
+    if len(a) < 3:
+        return None
+    ra, rb = (_ranks(x) for x in (a, b))
+    if np.std(ra) == 0 or np.std(rb) == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _ranks(x: list[float]) -> np.ndarray:
+    values = np.asarray(x)
+    order = values.argsort()
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    for v in np.unique(values):  # ties share their mean rank
+        ranks[values == v] = ranks[values == v].mean()
+    return ranks
 
 
 def main() -> None:
@@ -84,20 +114,37 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[13, 21, 42])
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--report", action="store_true", help="Only re-read finished runs in --out.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = OutputCache(args.out / "cache.sqlite")  # cold at the start: the timings are honest
     rows = []
-    for i, data_seed in enumerate(args.seeds):
-        row = run_pair(args.out, data_seed, i, args.steps, cache)
-        rows.append(row)
-        (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
-        print(json.dumps(row), flush=True)
+    if args.report:
+        rows = [reread(args.out, row) for row in json.loads((args.out / "summary.json").read_text())]
+    else:
+        cache = OutputCache(args.out / "cache.sqlite")  # cold at the start: the timings are honest
+        for i, data_seed in enumerate(args.seeds):
+            rows.append(run_pair(args.out, data_seed, i, args.steps, cache))
+            (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
+            print(json.dumps(rows[-1]), flush=True)
+    print_table(rows)
+
+
+def reread(out: Path, row: dict) -> dict:
+    """A summary row rebuilt from its run folders (wall times kept from the original run)."""
+    for name in ("gflowpo", "sampling"):
+        run_dir = out / f"{name}-{row['data_seed']}"
+        result = json.loads((run_dir / "result.json").read_text())
+        row[name] = _summary(result, run_dir, row[name]["seconds"])
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
     print(
         "\n| seed | method | val (chosen) | test (chosen) [95% CI] | no-instr val / test | drawn | "
-        "distinct | mean / best train acc | target calls | minutes |"
+        "distinct | mean / best train acc | train acc 1st / last third | val ties at best / validated | "
+        "train-val rank corr. | target calls | minutes |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for name in ("gflowpo", "sampling"):
             r = row[name]
@@ -106,12 +153,18 @@ def main() -> None:
                 f"| {row['data_seed']} | {name} | {r['val']:.3f} | {r['test']:.3f} [{low:.3f}, {high:.3f}] | "
                 f"{r['no_instruction_val']:.3f} / {r['no_instruction_test']:.3f} | {r['prompts_drawn']} | "
                 f"{r['distinct_scored']} | {r['mean_train_acc']:.3f} / {r['best_train_acc']:.3f} | "
+                f"{r['train_acc_first_third']:.3f} / {r['train_acc_last_third']:.3f} | "
+                f"{r['val_ties_at_best']} / {r['validated']} | {_fmt(r['train_val_spearman'])} | "
                 f"{r['target_calls']} | {r['seconds'] / 60:.1f} |"
             )
     for name in ("gflowpo", "sampling"):
         tests = [row[name]["test"] for row in rows]
         print(f"{name}: mean test {np.mean(tests):.3f} over {len(tests)} seeds")
     print(f"no instruction: mean test {np.mean([row['gflowpo']['no_instruction_test'] for row in rows]):.3f}")
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 if __name__ == "__main__":

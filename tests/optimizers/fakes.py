@@ -3,8 +3,10 @@ optimiser LLM, and an evaluator over the toy sentiment task wired to them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from promptflux.evaluation import Budget, Evaluator, OutputCache
 from promptflux.models.base import LanguageModel
@@ -121,3 +123,37 @@ def review_task_spec(folder: Path, splits: str = "{train: 8, dev: 6, test: 6}") 
         'labels: [negative, positive]\ntemplate: "{prompt}\\nReview: {input}\\nSentiment:"\n'
     )
     return f"custom:{spec}"
+
+
+def run_quick(
+    method: str,
+    optimizer: str,
+    folder: Path,
+    monkeypatch: Any,
+    replies: Sequence[str],
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A `quick` run of `method` through the recipe into `folder/run`: tiny random target, and as optimiser
+    either the tiny random model ("tiny-random": its replies never parse) or a TaggingModel cycling
+    through `replies` ("tagging"). Returns result.json's content (checked equal to what `run` returned).
+    """
+    from promptflux import recipe
+    from promptflux.optimizers import base
+
+    real_load = base.load_model
+
+    def load(spec: str, options: Any) -> LanguageModel:
+        return TaggingModel(list(replies)) if spec == "tagging" else real_load(spec, options)
+
+    monkeypatch.setattr(base, "load_model", load)
+    spec = recipe.make_spec(
+        method,
+        "quick",
+        overrides,
+        task=review_task_spec(folder),
+        target="tiny-random",
+        optimizer_model=optimizer,
+    )
+    result = recipe.run(spec, folder / "run", cache=OutputCache(folder / "cache.sqlite"))
+    assert json.loads((folder / "run" / "result.json").read_text()) == result
+    return result

@@ -6,12 +6,8 @@ import json
 
 import pytest
 
-from promptflux import recipe
 from promptflux.errors import ConfigError
-from promptflux.evaluation import Budget, OutputCache
-from promptflux.models.base import LanguageModel
-from promptflux.models.registry import ModelOptions
-from promptflux.optimizers import base
+from promptflux.evaluation import Budget
 from promptflux.optimizers.ape import APEConfig, APEOptimizer, HalvingRound, halving_plan
 from promptflux.optimizers.proposals import shown_answer
 from promptflux.optimizers.registry import METHODS
@@ -19,9 +15,8 @@ from promptflux.runs import read_events
 from promptflux.types import GenRequest
 from tests.optimizers.fakes import (
     ScriptedOptimizer,
-    TaggingModel,
     make_evaluator,
-    review_task_spec,
+    run_quick,
     sentiment_task,
     tags,
 )
@@ -177,16 +172,7 @@ def test_config_presets_and_registration():
 @pytest.mark.parametrize("optimizer", ["tiny-random", "tagging"])
 def test_a_run_through_the_recipe_ends_with_a_result(tmp_path, monkeypatch, optimizer):
     """Tiny random target; the optimiser is the tiny random model (replies never parse) or a tagger."""
-    real_load = base.load_model
-
-    def load(spec: str, options: ModelOptions) -> LanguageModel:
-        return TaggingModel(PROPOSALS) if spec == "tagging" else real_load(spec, options)
-
-    monkeypatch.setattr(base, "load_model", load)
-    task = review_task_spec(tmp_path)
-    spec = recipe.make_spec("ape", "quick", task=task, target="tiny-random", optimizer_model=optimizer)
-    result = recipe.run(spec, tmp_path / "run", cache=OutputCache(tmp_path / "cache.sqlite"))
-    assert json.loads((tmp_path / "run" / "result.json").read_text()) == result
+    result = run_quick("ape", optimizer, tmp_path, monkeypatch, PROPOSALS)
     assert result["method"] == "ape" and set(result["prompts"]) >= {"chosen", "no instruction"}
     proposals = list(read_events(tmp_path / "run" / "events.jsonl", kind="ape_propose"))
     attempts = sum(s["attempts"] for e in proposals for s in e["slots"])

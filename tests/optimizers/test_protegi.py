@@ -9,12 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from promptflux import recipe
 from promptflux.errors import ConfigError
-from promptflux.evaluation import Budget, OutputCache
-from promptflux.models.base import LanguageModel
-from promptflux.models.registry import ModelOptions
-from promptflux.optimizers import base
+from promptflux.evaluation import Budget
 from promptflux.optimizers.bandits import rejection_schedule, select, successive_rejects, ucb
 from promptflux.optimizers.protegi import ProTeGiConfig, ProTeGiOptimizer
 from promptflux.optimizers.registry import METHODS
@@ -23,9 +19,8 @@ from promptflux.types import GenRequest
 from tests.helpers import NEGATIVE, POSITIVE
 from tests.optimizers.fakes import (
     ScriptedOptimizer,
-    TaggingModel,
     make_evaluator,
-    review_task_spec,
+    run_quick,
     sentiment_task,
     tags,
 )
@@ -224,16 +219,7 @@ def test_config_presets_baselines_and_registration():
 @pytest.mark.parametrize("optimizer", ["tiny-random", "tagging"])
 def test_a_run_through_the_recipe_ends_with_a_result(tmp_path, monkeypatch, optimizer):
     """Tiny random target; the optimiser is the tiny random model (replies never parse) or a tagger."""
-    real_load = base.load_model
-
-    def load(spec: str, options: ModelOptions) -> LanguageModel:
-        return TaggingModel([KEYWORD, "Read the mood."]) if spec == "tagging" else real_load(spec, options)
-
-    monkeypatch.setattr(base, "load_model", load)
-    task = review_task_spec(tmp_path)
-    spec = recipe.make_spec("protegi", "quick", task=task, target="tiny-random", optimizer_model=optimizer)
-    result = recipe.run(spec, tmp_path / "run", cache=OutputCache(tmp_path / "cache.sqlite"))
-    assert json.loads((tmp_path / "run" / "result.json").read_text()) == result
+    result = run_quick("protegi", optimizer, tmp_path, monkeypatch, [KEYWORD, "Read the mood."])
     assert result["method"] == "protegi" and set(result["prompts"]) == {"chosen", "no instruction"}
     events = tmp_path / "run" / "events.jsonl"
     steps = list(read_events(events, kind="protegi_step"))
