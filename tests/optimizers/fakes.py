@@ -113,10 +113,10 @@ REVIEWS = [
 ]
 
 
-def review_task_spec(folder: Path, splits: str = "{train: 8, dev: 6, test: 6}") -> str:
-    """A custom classification task written to `folder`, as `--task` takes it."""
+def review_task_spec(folder: Path, splits: str = "{train: 8, dev: 6, test: 6}", copies: int = 2) -> str:
+    """A custom classification task (`copies` x the 10 reviews) written to `folder`, as `--task` takes it."""
     data = folder / "reviews.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in REVIEWS * 2))
+    data.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in REVIEWS * copies))
     spec = folder / "reviews.yaml"
     spec.write_text(
         f"file: reviews.csv\nsplits: {splits}\ninput_column: text\ntarget_column: label\n"

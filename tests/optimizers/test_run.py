@@ -16,32 +16,12 @@ from pathlib import Path
 import pytest
 
 from promptflux.runs import read_events
-
-ROWS = [
-    ("a wonderful, moving film", "positive"),
-    ("great acting and a clever plot", "positive"),
-    ("I loved every minute", "positive"),
-    ("a triumph of style", "positive"),
-    ("funny, warm and smart", "positive"),
-    ("a dull, boring mess", "negative"),
-    ("terrible acting and no plot", "negative"),
-    ("I hated every minute", "negative"),
-    ("a tedious waste of time", "negative"),
-    ("clumsy, loud and empty", "negative"),
-] * 3
+from tests.optimizers.fakes import review_task_spec
 
 
 @pytest.fixture()
 def task_spec(tmp_path: Path) -> str:
-    data = tmp_path / "reviews.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in ROWS))
-    spec = tmp_path / "reviews.yaml"
-    spec.write_text(
-        "file: reviews.csv\nsplits: {train: 8, dev: 8, test: 10}\ninput_column: text\n"
-        "target_column: label\nlabels: [negative, positive]\n"
-        'template: "{prompt}\\nReview: {input}\\nSentiment:"\n'
-    )
-    return f"custom:{spec}"
+    return review_task_spec(tmp_path, "{train: 8, dev: 8, test: 10}", copies=3)
 
 
 QUICK_SETS = {
