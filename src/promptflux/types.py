@@ -53,8 +53,11 @@ class GenRequest:
     chat=True wraps `prompt` as one user turn with the model's chat template (when it has one), with
     `system` as the system turn. `history` holds earlier (user, assistant) turns that come before
     `prompt`, so a conversation can continue after the model's own reply (two-round scoring); it needs
-    chat=True. `n` samples are drawn; `sample_id` distinguishes repeated sampled calls on the same input
-    so a cache never serves a stale sample.
+    chat=True. `prefill` is the start of the reply, written for the model (e.g. an answer tag a small
+    model would not write itself): backends that can continue a reply generate after it and return it as
+    part of the text; chat APIs that cannot send the request without it, so `Generation.text` is the
+    whole reply either way. `n` samples are drawn; `sample_id` distinguishes repeated sampled calls on
+    the same input so a cache never serves a stale sample.
     """
 
     prompt: str
@@ -64,6 +67,7 @@ class GenRequest:
     n: int = 1
     sample_id: int = 0
     history: tuple[tuple[str, str], ...] = ()
+    prefill: str = ""
 
     def __post_init__(self) -> None:
         # Tuples all the way down, so the request stays hashable when a caller passes lists.

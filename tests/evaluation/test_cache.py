@@ -62,6 +62,12 @@ def test_history_is_part_of_the_key_and_needs_a_chat():
         GenRequest("final?", GREEDY, history=(("q",),))
 
 
+def test_prefill_is_part_of_the_key_only_when_set():
+    plain = request_key("m", GenRequest("final?", GREEDY))
+    assert request_key("m", GenRequest("final?", GREEDY, prefill="")) == plain
+    assert request_key("m", GenRequest("final?", GREEDY, prefill="<START>")) != plain
+
+
 def test_round_trip_and_persistence(tmp_path):
     path = tmp_path / "c.sqlite"
     cache = OutputCache(path)

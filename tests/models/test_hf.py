@@ -120,6 +120,21 @@ def test_generation_continues_after_the_history(lm):
     assert continued.prompt_tokens == len(lm.render("Final?", True, None, (("Question", "Reply"),)))
 
 
+def test_prefill_starts_the_reply_and_comes_back_as_part_of_its_text(lm):
+    plain = lm.render("Write a prompt.", chat=True)
+    filled = lm.render("Write a prompt.", chat=True, prefill="<START>")
+    assert filled[: len(plain)] == plain and lm.tokenizer.decode(filled[len(plain) :]) == "<START>"
+    params = SamplingParams(max_new_tokens=4)
+    alone, prefilled = lm.generate(
+        [GenRequest("Write a prompt.", params), GenRequest("Write a prompt.", params, prefill="<START>")]
+    )
+    assert prefilled.text.startswith("<START>") and not alone.text.startswith("<START>")
+    assert prefilled.prompt_tokens == len(filled)
+    # The continuation is generated after the pre-filled tokens, exactly as if they were the input.
+    [expected] = lm._generate_batch([filled], params, 1)
+    assert prefilled.text == "<START>" + expected.text
+
+
 def test_lora_trains_only_the_adapter_and_can_be_switched_off():
     lm = tiny_random_model(seed=1)
     ctx = [lm.render("Write an instruction:", chat=True)]

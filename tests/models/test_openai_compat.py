@@ -63,6 +63,14 @@ def test_chat_request_maps_every_field(server, make_lm):
     assert (gen.prompt_tokens, gen.completion_tokens) == (4, 4)
 
 
+def test_a_prefill_is_not_sent_the_reply_comes_back_whole(server, make_lm):
+    lm = make_lm(server)
+    [gen] = lm.generate([chat("Write a prompt.", prefill="<START>")])
+    [hit] = server.hits
+    assert hit.body["messages"] == [{"role": "user", "content": "Write a prompt."}]
+    assert gen.text == "reply 0: Write a prompt."
+
+
 def test_history_is_sent_as_earlier_chat_messages(server, make_lm):
     lm = make_lm(server)
     history = (("What is 2+2?", "Adding: 4."), ("Sure?", "Yes."))

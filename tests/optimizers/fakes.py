@@ -113,10 +113,16 @@ REVIEWS = [
 ]
 
 
-def review_task_spec(folder: Path, splits: str = "{train: 8, dev: 6, test: 6}", copies: int = 2) -> str:
-    """A custom classification task (`copies` x the 10 reviews) written to `folder`, as `--task` takes it."""
+def review_task_spec(
+    folder: Path, splits: str = "{train: 8, dev: 6, test: 6}", copies: int = 2, flipped: bool = False
+) -> str:
+    """A custom classification task (`copies` x the 10 reviews) written to `folder`, as `--task` takes it.
+
+    `flipped` swaps every label: a task a real model gets wrong, for methods that learn from errors.
+    """
+    swap = {"positive": "negative", "negative": "positive"} if flipped else {}
     data = folder / "reviews.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in REVIEWS * copies))
+    data.write_text("text,label\n" + "".join(f'"{t}",{swap.get(y, y)}\n' for t, y in REVIEWS * copies))
     spec = folder / "reviews.yaml"
     spec.write_text(
         f"file: reviews.csv\nsplits: {splits}\ninput_column: text\ntarget_column: label\n"
@@ -135,7 +141,8 @@ def run_quick(
 ) -> dict[str, Any]:
     """A `quick` run of `method` through the recipe into `folder/run`: tiny random target, and as optimiser
     either the tiny random model ("tiny-random": its replies never parse) or a TaggingModel cycling
-    through `replies` ("tagging"). Returns result.json's content (checked equal to what `run` returned).
+    through `replies` ("tagging"); a prompt-LM method gets `optimizer` as its prompt-LM ("tiny-random").
+    Returns result.json's content (checked equal to what `run` returned).
     """
     from promptflux import recipe
     from promptflux.optimizers import base
@@ -153,6 +160,7 @@ def run_quick(
         task=review_task_spec(folder),
         target="tiny-random",
         optimizer_model=optimizer,
+        prompt_lm=optimizer,  # dropped for methods without a prompt-LM
     )
     result = recipe.run(spec, folder / "run", cache=OutputCache(folder / "cache.sqlite"))
     assert json.loads((folder / "run" / "result.json").read_text()) == result

@@ -110,7 +110,7 @@ def test_ucb_pulls_the_best_arm_most_and_stays_within_its_pull_budget():
     assert ape.total_steps == 1 + 2
     summaries = run_all(ape)
     assert [s["pulls"] for s in summaries[1:]] == [20, 40]
-    pulls = {p: arm[2] for p, arm in ape.arms.items()}
+    pulls = {p: arm.pulls for p, arm in ape.arms.items()}
     assert max(pulls, key=pulls.__getitem__) == KEYWORD
     assert pulls[KEYWORD] > 2 * max(n for p, n in pulls.items() if p != KEYWORD)
     assert all(n >= 1 for n in pulls.values())  # every arm is tried before the bound decides

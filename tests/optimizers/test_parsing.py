@@ -46,6 +46,16 @@ def test_failures(reply, failure):
     assert not parsed.ok
 
 
+def test_an_unterminated_reply_gives_its_first_line_only_when_asked_to():
+    reply = "<START>\n\n  Classify the review.  \nReview: a dull film\nSentiment: negative"
+    assert parse_prompt(reply) == Parsed(None, "unterminated")
+    assert parse_prompt(reply, accept_unterminated=True) == Parsed("Classify the review.", None)
+    assert parse_prompt("<START>Closed.<END> rest", accept_unterminated=True).prompt == "Closed."
+    assert parse_prompt("<START>\n \n", accept_unterminated=True) == Parsed(None, "empty")
+    assert parse_prompt("no tags at all", accept_unterminated=True) == Parsed(None, "no_tags")
+    assert parse_prompt("<START>" + " w" * 11, 10, accept_unterminated=True) == Parsed(None, "too_long")
+
+
 def test_too_long():
     words = " ".join(["word"] * 11)
     assert parse_prompt(f"<START>{words}<END>", max_words=10) == Parsed(None, "too_long")

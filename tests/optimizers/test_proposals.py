@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from promptflux.optimizers.gpo.config import GPOConfig
+from promptflux.optimizers.opro import OPROConfig
 from promptflux.optimizers.proposals import (
     ProposalSettings,
     propose,
@@ -33,6 +35,33 @@ def test_sample_ids_are_unique_per_stage_step_slot_and_attempt():
     assert max(ids) < 2**63 and sample_id(999_999, 999, 999, "ape-resample") < 2**63
     with pytest.raises(ValueError, match="stage number"):
         stage_code(-1)
+
+
+def test_replies_are_pre_filled_with_the_opening_tag_and_configs_pass_their_settings_through():
+    ask = ScriptedOptimizer(lambda r, i: "<START>Only a start")
+    [slot] = propose(ask, [("m", 0)], step=0, settings=SETTINGS)
+    assert all(r.prefill == "<START>" for r in ask.requests) and slot.dropped == "unparseable"
+    lenient = OPROConfig(accept_unterminated=True, reply_prefill="<START> ").proposal_settings()
+    assert (lenient.prefill, lenient.accept_unterminated) == ("<START> ", True)
+    [slot] = propose(
+        ScriptedOptimizer(lambda r, i: "<START>Only a start"), [("m", 0)], step=0, settings=lenient
+    )
+    assert slot.prompt == "Only a start" and slot.attempts == 1
+    gpo = GPOConfig(max_prompt_words=9).proposal_settings(check_retries=5, rejected_as="over_limit")
+    assert (gpo.max_words, gpo.check_retries, gpo.rejected_as, gpo.prefill) == (9, 5, "over_limit", "<START>")
+
+
+def test_the_method_seed_enters_every_sample_id_so_seeds_never_share_cached_replies():
+    assert sample_id(3, 2, 1, seed=0) == sample_id(3, 2, 1)  # seed 0: the ids runs always used
+    ids = {sample_id(step, slot, 0, "s", seed) for step in range(3) for slot in range(3) for seed in range(4)}
+    assert len(ids) == 36 and max(ids) < 2**63
+    assert sample_id(1, 1, 0, "s", 7) == sample_id(1, 1, 0, "s", 7)  # a redone step asks the same
+    requests = []
+    for seed in (0, 1):
+        ask = ScriptedOptimizer(lambda r, i: tags("p"))
+        propose(ask, [("m", 0)], step=0, settings=OPROConfig(seed=seed).proposal_settings())
+        requests += ask.requests
+    assert requests[0].prompt == requests[1].prompt and requests[0].sample_id != requests[1].sample_id
 
 
 def test_one_completion_per_call_with_ids_that_are_the_same_when_the_step_is_redone():

@@ -149,6 +149,19 @@ def test_subj_dev_equals_train_upstream_quirk() -> None:
     assert "identical" in task.description
 
 
+def test_dev_held_out_of_test_is_balanced_seeded_and_removed_from_test() -> None:
+    plain, held = get_task("subj"), get_task("subj", dev="test")
+    dev, test = held.split("dev"), held.split("test")
+    assert len(dev) == 32 and sorted(e.label for e in dev) == [0] * 16 + [1] * 16
+    assert {e.id for e in dev}.isdisjoint(e.id for e in test) and len(dev) + len(test) == 2000
+    assert {e.input for e in dev}.isdisjoint(e.input for e in held.split("train"))
+    assert held.split("train") == plain.split("train")
+    assert [e.id for e in get_task("subj", dev="test").split("dev")] == [e.id for e in dev]  # seeded
+    assert [e.id for e in get_task("subj", seed=13, dev="test").split("dev")] != [e.id for e in dev]
+    with pytest.raises(ConfigError, match="dev must be"):
+        get_task("yelp2", dev="test")
+
+
 def test_instruction_induction_answers_and_gold_instructions() -> None:
     wic = get_task("ii/word_in_context").split("test")[0]
     assert set(wic.accepted) >= {"not the same", "no", "false"}

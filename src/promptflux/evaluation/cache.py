@@ -4,7 +4,8 @@ Keys hash everything that can change an answer: the model fingerprint (weights, 
 the full request (rendered input, continuations, decoding parameters) and, for sampled generations,
 the explicit sample id. Greedy generations and log-prob scores are deterministic, so they are keyed
 without a sample id; a sampled request is only ever served the sample with the same id. Fields added
-later (GenRequest.history) enter the key only when set, so keys written before they existed stay valid.
+later (GenRequest.history, GenRequest.prefill) enter the key only when set, so keys written before
+they existed stay valid.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def request_key(fingerprint: str, request: GenRequest | ScoreRequest) -> str:
             payload["sample_id"] = 0  # a greedy answer does not depend on which sample is asked for
         if not request.history:
             del payload["history"]  # one-turn requests keep the keys they had before `history` existed
+        if not request.prefill:
+            del payload["prefill"]  # likewise for `prefill`
     payload["kind"] = type(request).__name__
     payload["model"] = fingerprint
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

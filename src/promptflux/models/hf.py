@@ -15,7 +15,7 @@ import copy
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -128,12 +128,14 @@ class HFLanguageModel(LanguageModel):
         chat: bool,
         system: str | None = None,
         history: Sequence[tuple[str, str]] = (),
+        prefill: str = "",
     ) -> list[int]:
         """Token ids of the model input: raw text, or a conversation through the chat template.
 
         A chat is the optional system turn, the (user, assistant) pairs of `history`, then `text` as the
         last user turn. Without a chat template the same turns are joined by blank lines, the way a
         single chat turn already falls back to plain text, so base models still see the whole exchange.
+        `prefill` is appended after the assistant header (or the text), so generation continues it.
         """
         tok = self.tokenizer
         if chat and self.has_chat_template:
@@ -142,10 +144,10 @@ class HFLanguageModel(LanguageModel):
                 messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
             messages.append({"role": "user", "content": text})
             rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return tok.encode(rendered, add_special_tokens=False)
+            return tok.encode(rendered + prefill, add_special_tokens=False)
         if chat:
             text = "\n\n".join([*([system] if system else []), *(t for turn in history for t in turn), text])
-        return tok.encode(text, add_special_tokens=True)
+        return tok.encode(text + (f"\n\n{prefill}" if prefill and chat else prefill), add_special_tokens=True)
 
     # ------------------------------------------------------------------ scoring
 
@@ -232,12 +234,11 @@ class HFLanguageModel(LanguageModel):
             by_params.setdefault((r.params, r.n), []).append(i)
         for (params, n), idx in by_params.items():
             for start in range(0, len(idx), self.settings.gen_batch_size):
-                batch = idx[start : start + self.settings.gen_batch_size]
-                inputs = [
-                    self.render(r.prompt, r.chat, r.system, r.history) for r in (requests[i] for i in batch)
-                ]
-                for i, gen in zip(batch, self._generate_batch(inputs, params, n)):
-                    out[i] = gen
+                batch = [requests[i] for i in idx[start : start + self.settings.gen_batch_size]]
+                inputs = [self.render(r.prompt, r.chat, r.system, r.history, r.prefill) for r in batch]
+                for i, r, gen in zip(idx[start:], batch, self._generate_batch(inputs, params, n)):
+                    # The pre-filled start is part of the reply, as a chat API would return it.
+                    out[i] = replace(gen, texts=tuple(r.prefill + t for t in gen.texts)) if r.prefill else gen
         return out  # type: ignore[return-value]
 
     def _generate_batch(self, inputs: list[list[int]], params: SamplingParams, n: int) -> list[Generation]:

@@ -171,6 +171,8 @@ class OpenAICompatLM(LanguageModel):
             messages = [{"role": "system", "content": req.system}] if req.system else []
             for user, assistant in req.history:  # earlier turns of a continued conversation
                 messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+            # `req.prefill` is not sent: OpenAI-style chat APIs take no partial assistant turn, and the
+            # reply they return is already the whole reply, which is what the prefill contract asks for.
             body["messages"] = [*messages, {"role": "user", "content": req.prompt}]
         else:
             body["prompt"] = req.prompt  # like the hf backend: `system` only applies to chat requests

@@ -21,9 +21,8 @@ is only scored on the examples it has not seen: the rest come back from the run'
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -31,16 +30,18 @@ from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.bandits import Arm, by_mean, upper_bound_choice
 from promptflux.optimizers.base import Method, MethodContext
+from promptflux.optimizers.common import ProposalConfig, keyed_rng
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import Ask, ProposalSettings, propose, proposed, shown_answer, tally
+from promptflux.optimizers.proposals import Ask, propose, proposed, shown_answer, tally
 from promptflux.runs.events import EventLog
-from promptflux.types import Example, SamplingParams
+from promptflux.types import Example
 
 Ranking = Literal["halving", "ucb"]
 
 
-class APEConfig(PresetConfig):
+class APEConfig(ProposalConfig):
     """APE hyper-parameters; at the defaults halving and UCB spend the same target calls on 48 examples."""
 
     label: ClassVar[str] = "APE"
@@ -52,12 +53,7 @@ class APEConfig(PresetConfig):
     demos: int = Field(
         5, ge=1, description="Input -> output demonstrations per proposal, redrawn from train per call."
     )
-    temperature: float = Field(1.0, ge=0.0, description="Optimiser sampling temperature.")
     max_new_tokens: int = Field(128, ge=1, description="Longest optimiser reply, in tokens.")
-    parse_retries: int = Field(2, ge=0, description="Extra requests for a reply with no parsable prompt.")
-    max_prompt_words: int = Field(
-        200, ge=1, description="Parsed prompts with more words are rejected as 'too_long'."
-    )
 
     # ---------------------------------------------------------------- ranking on the training split
     ranking: Ranking = Field("halving", description="halving (successive halving) or ucb (a bandit).")
@@ -78,7 +74,9 @@ class APEConfig(PresetConfig):
     resample_rounds: int = Field(
         0, ge=0, description="Rounds of variations of the top `keep` prompts, each ranked like the first."
     )
-    seed: int = Field(0, description="Seeds the demonstration draws, the subset shuffle and UCB batches.")
+    seed: int = Field(
+        0, ge=0, description="Seeds the demonstration draws, the subset shuffle and UCB batches."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> APEConfig:
@@ -198,17 +196,13 @@ class APEOptimizer:
             for r in rounds
             for phase in [Phase("propose", r), *(Phase("rank", r, i) for i in range(self._rank_steps(r)))]
         ]
-        self.settings = ProposalSettings(
-            SamplingParams(temperature=config.temperature, max_new_tokens=config.max_new_tokens),
-            parse_retries=config.parse_retries,
-            max_words=config.max_prompt_words,
-        )
+        self.settings = config.proposal_settings()
         # State (checkpointed): every prompt proposed, the pool being ranked, the latest ranking.
         self.seen: list[str] = []
         self.pool: list[str] = []
         self.ranking: list[str] = []  # best first
         self.scores: dict[str, float] = {}  # the estimates the latest ranking was sorted by
-        self.arms: dict[str, list[float]] = {}  # UCB: prompt -> [score sum, examples, pulls]
+        self.arms: dict[str, Arm] = {}  # UCB: what each prompt scored so far
 
     def _halving_plan(self, round_: int) -> list[HalvingRound]:
         """Planned for the largest pool a round can have, so the step count is known before proposing."""
@@ -225,8 +219,7 @@ class APEOptimizer:
 
     def _rng(self, *key: int | str) -> np.random.Generator:
         """A generator fixed by (seed, key): a redone step draws exactly what it drew the first time."""
-        words = [k if isinstance(k, int) else zlib.crc32(k.encode()) for k in key]
-        return np.random.default_rng([self.config.seed, *words])
+        return keyed_rng(self.config.seed, *key)
 
     # ------------------------------------------------------------------ steps
     def step(self, step: int) -> dict[str, Any]:
@@ -292,49 +285,33 @@ class APEOptimizer:
     def _ucb(self, phase: Phase) -> dict[str, Any]:
         cfg = self.config
         if phase.index == 0:
-            self.arms = {p: [0.0, 0.0, 0.0] for p in self.pool}
-        done = sum(int(a[2]) for a in self.arms.values())
+            self.arms = {p: Arm() for p in self.pool}
+        done = sum(a.pulls for a in self.arms.values())
         for pull in range(done, done + ucb_slice(cfg.ucb_pulls, cfg.ucb_steps, phase.index)):
             if not self.arms:
                 break
-            prompt = self._arm(pull)
+            prompt = upper_bound_choice(list(self.arms), self.arms, pull, cfg.ucb_exploration)
             picked = self._rng("ucb", phase.round, pull).choice(
                 len(self.train), size=min(cfg.ucb_batch, len(self.train)), replace=False
             )
             (result,) = self.evaluator.evaluate([prompt], [self.train[int(i)] for i in picked])
-            arm = self.arms[prompt]
-            arm[0] += sum(result.scores)
-            arm[1] += len(result.scores)
-            arm[2] += 1
-        pulled = [p for p in self.pool if p in self.arms and self.arms[p][2] > 0]
-        self.scores = {p: self.arms[p][0] / self.arms[p][1] for p in pulled}
-        self.ranking = sorted(pulled, key=lambda p: (-self.scores[p], -self.arms[p][2]))
+            self.arms[prompt].add(result.scores)
+        pulled = [p for p in self.pool if p in self.arms and self.arms[p].pulls > 0]
+        self.scores = {p: self.arms[p].mean for p in pulled}
+        self.ranking = by_mean(pulled, self.arms)
         self._emit(
             "ape_rank",
             round=phase.round,
             ranking="ucb",
             index=phase.index,
-            arms=[[p, self.scores[p], int(self.arms[p][2])] for p in self.ranking],
+            arms=[[p, self.scores[p], self.arms[p].pulls] for p in self.ranking],
         )
         return {
             "phase": "rank",
             "round": phase.round,
-            "pulls": sum(int(a[2]) for a in self.arms.values()),
+            "pulls": sum(a.pulls for a in self.arms.values()),
             "best_train": max(self.scores.values(), default=None),
         }
-
-    def _arm(self, pull: int) -> str:
-        """Each arm once (in pool order), then the highest mean + exploration bonus."""
-        fresh = [p for p, a in self.arms.items() if a[2] == 0]
-        if fresh:
-            return fresh[0]
-        log_total = math.log(max(pull, 1))
-
-        def bound(prompt: str) -> float:
-            total, examples, pulls = self.arms[prompt]
-            return total / examples + self.config.ucb_exploration * math.sqrt(log_total / pulls)
-
-        return max(self.arms, key=bound)
 
     def _score(self, prompts: list[str], examples: list[Example]) -> dict[str, float]:
         results = self.evaluator.evaluate(prompts, examples) if prompts else []
@@ -360,7 +337,7 @@ class APEOptimizer:
             "pool": self.pool,
             "ranking": self.ranking,
             "scores": self.scores,
-            "arms": self.arms,
+            "arms": {p: asdict(a) for p, a in self.arms.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -368,7 +345,7 @@ class APEOptimizer:
         self.pool = list(state["pool"])
         self.ranking = list(state["ranking"])
         self.scores = dict(state["scores"])
-        self.arms = {p: list(a) for p, a in state["arms"].items()}
+        self.arms = {p: Arm(**a) for p, a in state["arms"].items()}
 
 
 def build(context: MethodContext, config: APEConfig) -> APEOptimizer:

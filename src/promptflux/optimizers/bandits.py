@@ -75,17 +75,19 @@ def ucb(prompts: Sequence[str], *, budget: int, pull: Pull, exploration: float) 
     """UCB1 with exploration weight `exploration`; ranked by mean at the end."""
     arms = {p: Arm() for p in prompts}
     for t in range(budget if prompts else 0):
-        prompt = _upper_bound_choice(prompts, arms, t, exploration)
+        prompt = upper_bound_choice(prompts, arms, t, exploration)
         _pull(arms, [prompt], arms[prompt].pulls, pull)
     return BanditResult(by_mean(prompts, arms), arms)
 
 
-def _upper_bound_choice(prompts: Sequence[str], arms: dict[str, Arm], t: int, c: float) -> str:
-    """The first unpulled arm, else the highest upper bound (ties: the arm listed first)."""
+def upper_bound_choice(prompts: Sequence[str], arms: dict[str, Arm], t: int, c: float) -> str:
+    """The first unpulled arm, else the highest mean + c * sqrt(ln t / pulls), t = pulls so far
+    (ties: the arm listed first). Public so that a method spreading UCB over several steps (APE) can
+    keep its arms in its checkpoint and choose one pull at a time."""
     fresh = [p for p in prompts if arms[p].pulls == 0]
     if fresh:
         return fresh[0]
-    log_t = math.log(t)
+    log_t = math.log(max(t, 1))
     return max(prompts, key=lambda p: arms[p].mean + c * math.sqrt(log_t / arms[p].pulls))
 
 

@@ -1,13 +1,16 @@
-"""What the search-style LLM-optimiser methods (ProTeGi, EvoPrompt) share beyond the proposal loop.
+"""What the methods share beyond the proposal loop.
 
 ProposalConfig   the optimiser-LLM knobs of a method config, and the `ProposalSettings` they make
 keyed_rng        a random generator fixed by (seed, key), so a redone step draws what it drew before
 describe         how a prompt is shown to the optimiser LLM ("" has to be visible as "no instruction")
+best_first       prompts ranked by a score, the order in which candidates are offered to validation
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -28,13 +31,28 @@ class ProposalConfig(PresetConfig):
     max_prompt_words: int = Field(
         200, ge=1, description="Parsed answers with more words are rejected as 'too_long'."
     )
+    reply_prefill: str = Field(
+        "<START>",
+        description="Start of every proposal reply, written for the optimiser by backends that can "
+        "continue a reply (local HF models); chat APIs are asked without it.",
+    )
+    accept_unterminated: bool = Field(
+        False,
+        description="Take the first line after <START> when a reply never writes <END>, instead of "
+        "asking again; for small local optimisers that do not close the tag.",
+    )
     seed: int = Field(0, ge=0, description="Seeds every random draw of the method (batches, parents, demos).")
 
-    def proposal_settings(self) -> ProposalSettings:
+    def proposal_settings(self, **extra: Any) -> ProposalSettings:
+        """The proposal loop's settings; `extra` sets the loop's other fields (e.g. check retries)."""
         return ProposalSettings(
             SamplingParams(temperature=self.temperature, max_new_tokens=self.max_new_tokens),
             parse_retries=self.parse_retries,
             max_words=self.max_prompt_words,
+            prefill=self.reply_prefill,
+            accept_unterminated=self.accept_unterminated,
+            seed=self.seed,
+            **extra,
         )
 
 
@@ -52,3 +70,8 @@ def pick(n: int, k: int, rng: np.random.Generator) -> list[int]:
 def describe(prompt: str) -> str:
     """A prompt as the optimiser LLM reads it; the empty prompt is named rather than left blank."""
     return prompt if prompt.strip() else NO_INSTRUCTION
+
+
+def best_first(scores: Mapping[str, float], prompts: Iterable[str] | None = None) -> list[str]:
+    """`prompts` (default: every scored one) by score, the shorter prompt first among ties."""
+    return sorted(scores if prompts is None else prompts, key=lambda p: (-scores[p], len(p)))

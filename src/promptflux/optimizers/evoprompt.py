@@ -29,7 +29,7 @@ from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.ape import draw_demos, induction_prompt
 from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import ProposalConfig, describe, keyed_rng
+from promptflux.optimizers.common import ProposalConfig, best_first, describe, keyed_rng
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.optimizers.proposals import SLOTS, Ask, Slot, propose, proposed, shown_answer, tally
 from promptflux.runs.events import EventLog
@@ -253,7 +253,7 @@ class EvoPromptOptimizer:
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
         """The population by dev score (shorter first among ties)."""
-        return sorted(self.population, key=lambda p: (-self.scored[p], len(p)))
+        return best_first(self.scored, self.population)
 
     def baselines(self) -> dict[str, str]:
         return {}

@@ -25,16 +25,17 @@ from pydantic import Field
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.base import Method, MethodContext
+from promptflux.optimizers.common import ProposalConfig, best_first
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import Ask, ProposalSettings, propose, proposed, shown_answer, tally
+from promptflux.optimizers.proposals import Ask, propose, proposed, shown_answer, tally
 from promptflux.runs.events import EventLog
-from promptflux.types import Example, SamplingParams
+from promptflux.types import Example
 
 MARKER = "<INSTRUCTION>"
 """Stands for the instruction in the rendered exemplars, so the optimiser sees where its text goes."""
 
 
-class OPROConfig(PresetConfig):
+class OPROConfig(ProposalConfig):
     """OPRO hyper-parameters; the defaults follow the paper's main setting."""
 
     label: ClassVar[str] = "OPRO"
@@ -46,16 +47,10 @@ class OPROConfig(PresetConfig):
     max_shown: int = Field(20, ge=1, description="Best instructions so far shown with their scores.")
     exemplars: int = Field(3, ge=0, description="Random training examples shown per step (redrawn).")
     initial_prompt: str = Field("", description="Instruction scored first; '' = no instruction.")
-    temperature: float = Field(1.0, ge=0.0, description="Optimiser sampling temperature.")
-    max_new_tokens: int = Field(256, ge=1, description="Longest optimiser reply, in tokens.")
-    parse_retries: int = Field(2, ge=0, description="Extra requests for a reply with no parsable prompt.")
-    max_prompt_words: int = Field(
-        200, ge=1, description="Parsed prompts with more words are rejected as 'too_long'."
-    )
     candidates: int = Field(
         10, ge=1, description="Best instructions by training score offered to validation on dev."
     )
-    seed: int = Field(0, description="Seeds the exemplar draws.")
+    seed: int = Field(0, ge=0, description="Seeds the exemplar draws.")
 
     @classmethod
     def quick(cls) -> OPROConfig:
@@ -119,11 +114,7 @@ class OPROOptimizer:
         self.train = train
         self.exemplars = exemplars  # (rendered input with MARKER, expected answer), one per example
         self.events = events
-        self.settings = ProposalSettings(
-            SamplingParams(temperature=config.temperature, max_new_tokens=config.max_new_tokens),
-            parse_retries=config.parse_retries,
-            max_words=config.max_prompt_words,
-        )
+        self.settings = config.proposal_settings()
         self.scored: dict[str, float] = {}  # instruction -> training score, in the order found
 
     @property
@@ -183,8 +174,7 @@ class OPROOptimizer:
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
         """The best `candidates` instructions by training score (shorter first among ties)."""
-        ranked = sorted(self.scored, key=lambda p: (-self.scored[p], len(p)))
-        return ranked[: self.config.candidates]
+        return best_first(self.scored)[: self.config.candidates]
 
     def baselines(self) -> dict[str, str]:
         initial = self.config.initial_prompt

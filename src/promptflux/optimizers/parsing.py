@@ -39,16 +39,27 @@ class Parsed:
         return self.prompt is not None
 
 
-def parse_prompt(text: str, max_words: int = 200) -> Parsed:
-    """The prompt inside the first complete <START> ... <END> pair of `text`."""
+def parse_prompt(text: str, max_words: int = 200, accept_unterminated: bool = False) -> Parsed:
+    """The prompt inside the first complete <START> ... <END> pair of `text`.
+
+    With `accept_unterminated`, a reply that opens the tag but never closes it gives its first non-empty
+    line after <START>: small local optimisers (SmolLM2-135M) write an instruction and ramble on.
+    """
     starts = list(_START.finditer(text))
     if not starts:
         return Parsed(None, "no_tags")
     end = _END.search(text, starts[0].end())
     if end is None:
-        return Parsed(None, "unterminated")
+        if not accept_unterminated:
+            return Parsed(None, "unterminated")
+        rest = text[starts[0].end() :].splitlines()
+        prompt = _strip_quotes(next((line for line in rest if line.strip()), ""))
+        return _checked(prompt, max_words)
     start = [m for m in starts if m.end() <= end.start()][-1]
-    prompt = _strip_quotes(text[start.end() : end.start()])
+    return _checked(_strip_quotes(text[start.end() : end.start()]), max_words)
+
+
+def _checked(prompt: str, max_words: int) -> Parsed:
     if not prompt:
         return Parsed(None, "empty")
     if len(prompt.split()) > max_words:

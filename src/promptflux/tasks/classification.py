@@ -7,6 +7,10 @@ in that order). Splits, as GFlowPO uses them:
 - `dev`:   the seed's dev.tsv, a separate 16 per class: validation and demonstration pool;
 - `test`:  the task's test.tsv (the same file for every seed; yelp2 has none, see its description).
 
+`dev="test"` holds a dev split of the same size out of test.tsv instead (a seeded draw of as many
+examples per class, removed from test): for subj, whose upstream dev.tsv repeats train.tsv, this is the
+only held-out validation and demonstration pool.
+
 Files are kept in their order and example ids follow the row (`sst2/16-100/train/0`, `sst2/test/5`).
 The upstream train/dev files are sorted by label, so shuffle (with your own seeded RNG) before taking
 demonstrations or minibatches from them.
@@ -16,6 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Literal
+
+import numpy as np
 
 from promptflux.errors import ConfigError, DataError
 from promptflux.tasks._common import resolve_template
@@ -56,7 +63,8 @@ _ABOUT = {
     "mr": "MR movie-review snippets (Pang & Lee 2005), negative/positive.",
     "cr": "CR customer product reviews (Hu & Liu 2004), negative/positive.",
     "subj": "SUBJ sentences (Pang & Lee 2004), subjective/objective. Upstream quirk: in every seed dev.tsv "
-    "is byte-identical to train.tsv, so dev is not held out.",
+    "is byte-identical to train.tsv, so dev is not held out; `--task-option dev=test` holds 16 per class "
+    "out of test.tsv instead.",
     "trec": "TREC question classification (Li & Roth 2002), 6 coarse answer types.",
     "agnews": "AG News headlines+lead, World/Sports/Business/Tech.",
     "yelp2": "Yelp review polarity, negative/positive. No test split is shipped (the 38k-review upstream "
@@ -103,17 +111,33 @@ def _verbalizer(task: str, verbalizer: str | Sequence[str]) -> tuple[str, ...]:
     return words
 
 
+def _hold_out(test: list[Example], per_class: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """`per_class` examples of each label drawn from `test` (seeded), and the rest of `test` in order."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[int | None, list[int]] = {}
+    for i, ex in enumerate(test):
+        by_label.setdefault(ex.label, []).append(i)
+    taken = sorted(int(i) for idx in by_label.values() for i in rng.choice(idx, per_class, replace=False))
+    chosen = set(taken)
+    return [test[i] for i in taken], [ex for i, ex in enumerate(test) if i not in chosen]
+
+
 def load(
     task: str,
     *,
     seed: int | None = None,
     verbalizer: str | Sequence[str] = "default",
     template: Template | str | None = None,
+    dev: Literal["file", "test"] = "file",
 ) -> ClassificationTask:
     """One RLPrompt task for data seed `seed` (default 100); template="gflowpo" renders as the reference."""
     seed = DEFAULT_SEED if seed is None else seed
     if seed not in SEEDS:
         raise ConfigError(f"task {task!r}: data seed must be one of {', '.join(map(str, SEEDS))}; got {seed}")
+    if dev not in ("file", "test") or (dev == "test" and task == "yelp2"):
+        raise ConfigError(
+            f"task {task!r}: dev must be 'file' or 'test' (yelp2 has no test split); got {dev!r}"
+        )
     labels = _verbalizer(task, verbalizer)
     files = {"train": f"16-{seed}/train.tsv", "dev": f"16-{seed}/dev.tsv"}
     if task != "yelp2":
@@ -126,6 +150,8 @@ def load(
             Example(id=f"{prefix}/{i}", input=text, target=labels[label], label=label)
             for i, (text, label) in enumerate(rows)
         ]
+    if dev == "test":
+        splits["dev"], splits["test"] = _hold_out(splits["test"], len(splits["dev"]) // len(labels), seed)
     return ClassificationTask(
         task,
         splits,

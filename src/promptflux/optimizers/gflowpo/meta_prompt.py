@@ -100,7 +100,10 @@ class MetaPromptBuilder:
         self.dropped = tuple(ex.id for ex in pool if ex.input in train_inputs)
         if not self.pool:
             detail = f" (all {len(self.dropped)} repeat a training input)" if self.dropped else ""
-            raise ConfigError(f"the demonstration pool is empty{detail}; GFlowPO needs held-out examples")
+            raise ConfigError(
+                f"the demonstration pool is empty{detail}; GFlowPO needs held-out examples "
+                "(RLPrompt classification tasks: --task-option dev=test holds a dev split out of test)"
+            )
         self.num_demos = num_demos
         self.style = style
 

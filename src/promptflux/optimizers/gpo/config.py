@@ -23,6 +23,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
+from promptflux.optimizers.common import ProposalConfig
 from promptflux.optimizers.presets import PresetConfig
 
 RetrievalMode = Literal["none", "recency", "relevance", "importance", "summarization"]
@@ -34,7 +35,7 @@ LimitSchedule = Literal["none", "fixed", "linear", "cosine"]
 DEFAULT_FINAL_FRACTION = 0.2
 
 
-class GPOConfig(PresetConfig):
+class GPOConfig(ProposalConfig):
     """GPO hyper-parameters. Defaults follow GPO.md: relevance retrieval of k=3, generation, cosine decay."""
 
     label: ClassVar[str] = "GPO"
@@ -89,21 +90,15 @@ class GPOConfig(PresetConfig):
 
     # ---------------------------------------------------------------- optimiser LLM calls
     candidates: int = Field(8, ge=1, description="Candidate prompts per step, one optimiser call each.")
-    temperature: float = Field(1.0, ge=0.0, description="Optimiser sampling temperature.")
-    max_new_tokens: int = Field(256, ge=1, description="Longest optimiser reply, in tokens.")
     edit_retries: int = Field(
         2, ge=0, description="Extra requests for a candidate whose edit distance exceeds the limit."
-    )
-    parse_retries: int = Field(2, ge=0, description="Extra requests for a reply with no parsable prompt.")
-    max_prompt_words: int = Field(
-        200, ge=1, description="Parsed prompts with more words are rejected as 'too_long'."
     )
 
     # ---------------------------------------------------------------- meta-prompt and randomness
     task_examples: int = Field(
         3, ge=0, description="Fixed training examples shown in the meta-prompt (Input / <Prompt> / Output)."
     )
-    seed: int = Field(0, description="Seeds every RNG of the run (example draws, optimiser sampling).")
+    seed: int = Field(0, ge=0, description="Seeds every RNG of the run (example draws, optimiser sampling).")
 
     # ---------------------------------------------------------------- validation
     @model_validator(mode="after")

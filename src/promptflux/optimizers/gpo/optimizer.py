@@ -36,7 +36,6 @@ from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
 from promptflux.optimizers.proposals import (
     Ask,
     Check,
-    ProposalSettings,
     Slot,
     make_request,
     propose,
@@ -181,13 +180,7 @@ class GPOOptimizer:
     def _candidates(self, step: int, message: str, current: str, limit: int | None) -> list[Slot]:
         """Ask for `candidates` prompts, one completion per call; over-limit replies are re-asked."""
         cfg = self.config
-        settings = ProposalSettings(
-            SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens),
-            parse_retries=cfg.parse_retries,
-            check_retries=cfg.edit_retries,
-            max_words=cfg.max_prompt_words,
-            rejected_as="over_limit",
-        )
+        settings = cfg.proposal_settings(check_retries=cfg.edit_retries, rejected_as="over_limit")
         asks = [(message, i) for i in range(cfg.candidates)]
         check = None if limit is None else _edit_check(current, limit)
         return propose(self.ask, asks, step=step, settings=settings, check=check)
