@@ -16,11 +16,13 @@ from pydantic import Field, model_validator
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.models.hf import LoraSettings
 from promptflux.optimizers.base import Method, MethodContext
+from promptflux.optimizers.common import best_first
 from promptflux.optimizers.gflowpo.meta_prompt import MetaPromptBuilder
 from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.presets import PresetConfig
+from promptflux.optimizers.prompt_lm import PromptDrawer
 from promptflux.runs.events import EventLog
-from promptflux.types import Example, Usage
+from promptflux.types import Example
 
 
 class SamplingConfig(PresetConfig):
@@ -69,6 +71,7 @@ class PromptLMSampler:
         self.evaluator = evaluator
         self.train = train
         self.events = events
+        self.drawer = PromptDrawer(policy, evaluator, train, evaluator.budget, events)
         self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
         self.rng = np.random.default_rng(config.seed)
         self.scored: dict[str, float] = {}  # prompt -> training accuracy
@@ -81,21 +84,17 @@ class PromptLMSampler:
         cfg = self.config
         meta = self.builder.build(self.rng)
         temperature = float(self.rng.uniform(*cfg.temperature_range))
-        samples = self.policy.sample(
+        draw = self.drawer.draw(
             meta,
             cfg.samples_per_step,
             temperature=temperature,
             top_p=cfg.top_p,
             max_new_tokens=cfg.max_new_tokens,
             rng=self.rng,
+            known=self.scored,
         )
-        tokens = sum(len(s.token_ids) for s in samples)
-        self.evaluator.budget.charge("optimizer", Usage(len(samples), 0, tokens))
-        new = [t for t in dict.fromkeys(s.text for s in samples if s.text) if t not in self.scored]
-        for r in self.evaluator.evaluate(new, self.train) if new else []:
-            self.scored[r.prompt] = r.mean
-            if self.events is not None:
-                self.events.append("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
+        new = list(draw.scores)
+        self.scored.update((t, r.mean) for t, r in draw.scores.items())
         accs = [self.scored[t] for t in new]
         return {
             "temperature": temperature,
@@ -105,8 +104,7 @@ class PromptLMSampler:
         }
 
     def candidates(self) -> list[str]:
-        ranked = sorted(self.scored, key=lambda p: (-self.scored[p], len(p)))
-        return ranked[: self.config.candidates]
+        return best_first(self.scored)[: self.config.candidates]
 
     def baselines(self) -> dict[str, str]:
         return {}

@@ -23,8 +23,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
-from promptflux.models.hf import LoraSettings
 from promptflux.optimizers.presets import PresetConfig
+from promptflux.optimizers.prompt_lm import LoraFields
 
 LogZMode = Literal["vargrad_ema", "learned"]
 LRSchedule = Literal["warmup_cosine", "warmup_linear", "constant"]
@@ -34,7 +34,7 @@ DiverseRefresh = Literal["live", "frozen"]
 DiverseSelection = Literal["uniform", "maxmin_jaccard"]
 
 
-class GFlowPOConfig(PresetConfig):
+class GFlowPOConfig(LoraFields):
     """GFlowPO hyper-parameters. Defaults follow GFLOWPO.md; see `reference()` for the paper's exact run."""
 
     label: ClassVar[str] = "GFlowPO"
@@ -48,15 +48,7 @@ class GFlowPOConfig(PresetConfig):
     grad_accumulation: int = Field(4, ge=1, description="Micro-batches per optimiser update.")
 
     # ---------------------------------------------------------------- prompt-LM adapter
-    lora_r: int = Field(16, ge=1, description="LoRA rank.")
-    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
-    lora_target_modules: tuple[str, ...] = Field(
-        ("q_proj", "v_proj"),
-        min_length=1,
-        description="Modules that get an adapter. The reference passes none, so peft picks its "
-        "per-architecture default: q_proj and v_proj for Gemma, Mistral and Llama.",
-    )
+    # lora_r, lora_alpha, lora_dropout, lora_target_modules and lora_settings(): see LoraFields.
 
     # ---------------------------------------------------------------- optimiser and LR schedule
     optimizer: Literal["adamw"] = Field("adamw", description="Only AdamW, as in the reference.")
@@ -203,14 +195,6 @@ class GFlowPOConfig(PresetConfig):
         if n_train < 1:
             raise ConfigError(f"beta defaults to 1/|D_train|, but the training split is empty ({n_train})")
         return 1.0 / n_train
-
-    def lora_settings(self) -> LoraSettings:
-        return LoraSettings(
-            r=self.lora_r,
-            alpha=self.lora_alpha,
-            dropout=self.lora_dropout,
-            target_modules=tuple(self.lora_target_modules),
-        )
 
     # ---------------------------------------------------------------- presets
     @classmethod

@@ -11,7 +11,7 @@ from promptflux.optimizers.gflowpo.trainer import GFlowPOTrainer
 def build(context: MethodContext, config: GFlowPOConfig) -> GFlowPOTrainer:
     # The adapter is added before the target is resolved, so a target with the prompt-LM's spec is
     # the frozen base of the same weights (one model in memory, cache keys of the plain model).
-    policy = PromptPolicy(context.prompt_lm(), config.lora_settings())
+    policy = PromptPolicy(context.prompt_lm(), config.lora_settings(), init_seed=config.seed)
     return GFlowPOTrainer(
         config,
         policy,

@@ -42,14 +42,27 @@ class SampledPrompt:
 
 
 class PromptPolicy:
-    """Samples and scores prompts given a meta-prompt. Adds the LoRA adapter when `lora` is given."""
+    """Samples and scores prompts given a meta-prompt. Adds the LoRA adapter when `lora` is given.
+
+    peft draws the adapter's A matrices from torch's global RNG; `init_seed` draws them from a forked
+    RNG seeded with it instead, so a run's adapter starts the same in every process.
+    """
 
     def __init__(
-        self, lm: HFLanguageModel, lora: LoraSettings | None = None, *, stop_at_newline: bool = True
+        self,
+        lm: HFLanguageModel,
+        lora: LoraSettings | None = None,
+        *,
+        stop_at_newline: bool = True,
+        init_seed: int | None = None,
     ):
         from peft import PeftModel
 
-        if lora is not None:
+        if lora is not None and init_seed is not None:
+            with torch.random.fork_rng(devices=lm.rng_devices):
+                torch.manual_seed(init_seed)
+                lm.add_lora(lora)
+        elif lora is not None:
             lm.add_lora(lora)
         if not isinstance(lm.model, PeftModel):
             raise ConfigError(f"{lm.name} has no trainable adapter; pass `lora` to PromptPolicy")

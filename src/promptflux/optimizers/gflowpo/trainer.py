@@ -30,8 +30,9 @@ from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z
 from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
+from promptflux.optimizers.prompt_lm import PromptDrawer
 from promptflux.runs.events import EventLog
-from promptflux.types import Example, Usage
+from promptflux.types import Example
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class GFlowPOTrainer:
         self.train = train
         self.budget = budget
         self.events = events
+        self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
         self.beta = config.resolve_beta(len(train))
         self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
         self.rng = np.random.default_rng(config.seed)
@@ -80,7 +82,6 @@ class GFlowPOTrainer:
         # The learned log Z keeps its own constant rate; only the adapter follows the schedule.
         lambdas = [lr_lambda] + [lambda _: 1.0] * (len(groups) - 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
-        self.initial_prompt: str | None = None  # first usable sample of the untrained prompt-LM
 
     @property
     def total_steps(self) -> int:
@@ -156,7 +157,7 @@ class GFlowPOTrainer:
 
     def _sample(self, meta: MetaPrompt, temperature: float | None) -> list[Scored]:
         cfg = self.config
-        samples = self.policy.sample(
+        draw = self.drawer.draw(
             meta,
             cfg.micro_batch_size,
             temperature=temperature or 1.0,
@@ -164,20 +165,10 @@ class GFlowPOTrainer:
             max_new_tokens=cfg.max_new_tokens,
             rng=self.rng,
         )
-        self.budget.charge("optimizer", Usage(len(samples), 0, sum(len(s.token_ids) for s in samples)))
-        usable = [s for s in samples if s.text]
-        if len(usable) < len(samples):
-            self._emit("unusable_samples", raw=[s.raw for s in samples if not s.text])
-        if not usable:
-            return []
-        if self.initial_prompt is None:
-            self.initial_prompt = usable[0].text
-        results = self.evaluator.evaluate([s.text for s in usable], self.train)
-        for r in results:
-            self._emit("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
         return [
-            Scored(s.text, s.token_ids, r.mean, r.scores, replayed=False)
-            for s, r in zip(usable, results)  # type: ignore[misc]
+            Scored(s.text, s.token_ids, draw.scores[s.text].mean, draw.scores[s.text].scores, replayed=False)
+            for s in draw.samples
+            if s.text
         ]
 
     def _replay(self) -> list[Scored]:
@@ -210,11 +201,12 @@ class GFlowPOTrainer:
         return list(dict.fromkeys([*self.queue.texts, *(e.text for e in by_acc[:n_sampled])]))
 
     def baselines(self) -> dict[str, str]:
-        return {"initial sample": self.initial_prompt} if self.initial_prompt else {}
+        first = self.drawer.first_usable  # the untrained prompt-LM's first usable sample
+        return {"initial sample": first} if first else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "initial_prompt": self.initial_prompt,
+            "initial_prompt": self.drawer.first_usable,
             "adapter": self.policy.adapter_state(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -226,7 +218,7 @@ class GFlowPOTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.initial_prompt = state["initial_prompt"]
+        self.drawer.first_usable = state["initial_prompt"]
         self.policy.load_adapter_state(state["adapter"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
