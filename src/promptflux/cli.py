@@ -1,4 +1,4 @@
-"""Command line: `promptflux tasks | models | methods | eval | optimize`.
+"""Command line: `promptflux tasks | models | methods | eval | optimize | compare`.
 
 Every PromptfluxError ends as one line `error: ...` on stderr with exit code 2. Evaluations are
 cached chunk by chunk, so an interrupted command loses nothing already scored.
@@ -158,13 +158,16 @@ def optimize(
     ] = None,
     target: Annotated[str | None, typer.Option("--target", "-m", help="Target model spec.")] = None,
     prompt_lm: Annotated[
-        str | None, typer.Option(help="Trainable prompt-LM spec (GFlowPO, sampling).")
+        str | None, typer.Option(help="Trainable prompt-LM spec (GFlowPO, PPO, sampling).")
     ] = None,
     optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO).")] = None,
     data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the method's random choices (default 0).")] = None,
     max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls for the search.")] = None,
     max_optimizer_calls: Annotated[int | None, typer.Option(help="Hard budget of optimiser calls.")] = None,
+    test_examples: Annotated[
+        int | None, typer.Option(help="Score a fixed seeded subsample of N test examples (default: all).")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
     ] = None,
@@ -193,7 +196,8 @@ def optimize(
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
-            device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env,
+            test_examples=test_examples, device=device, dtype=dtype, base_url=base_url,
+            api_key_env=api_key_env,
         )  # fmt: skip
         fields.update({k: v for k, v in flags.items() if v is not None})
         if task_option:
@@ -214,6 +218,152 @@ def optimize(
             spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
         )
     _print_result(result, folder)
+
+
+@app.command()
+def compare(
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks, e.g. sst2,trec.")] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated methods, e.g. fixed,ape,gpo (see `methods`).")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds for every method (default 0).")
+    ] = None,
+    max_calls: Annotated[
+        int | None, typer.Option(help="Target-call budget of each trial's search (required).")
+    ] = None,
+    max_optimizer_calls: Annotated[int | None, typer.Option(help="Optimiser-call budget per trial.")] = None,
+    max_wall_seconds: Annotated[float | None, typer.Option(help="Wall-time budget per trial.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Preset of every method (default: default).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a method knob: --set gpo.steps=5 (label or method name)."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML comparison spec (keys as in compare.yaml).")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", "-m", help="Target model spec.")] = None,
+    prompt_lm: Annotated[str | None, typer.Option(help="Prompt-LM spec (GFlowPO, PPO, sampling).")] = None,
+    optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO, APE, …).")] = None,
+    data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
+    test_examples: Annotated[
+        int | None, typer.Option(help="Score the same seeded subsample of N test examples in every trial.")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="Trials at once (default: CPU cores; on Ray: CPUs per trial = cores/N)."),
+    ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run the trials as Ray tasks (local Ray instance).")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (e.g. auto, ray://host:10001); implies --ray.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Comparison folder (default runs/compare-<time>); reuse it to resume.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda (HF backends).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16.")] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Env var holding the API key (never stored).")
+    ] = None,
+    report_only: Annotated[
+        bool, typer.Option("--report-only", help="Only rebuild the report of the --out folder.")
+    ] = False,
+) -> None:
+    """Compare methods fairly: every task x method x seed at one budget, then one report.
+
+    Precedence: built-in defaults < the --config file (else the --out folder's compare.yaml) < flags.
+    Rerunning with the same --out skips finished trials and resumes interrupted ones.
+    """
+    from promptflux.compare import spec as grid
+    from promptflux.compare.report import SPEC, write_report
+    from promptflux.compare.runner import run_comparison
+
+    out = out or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    saved = out / SPEC
+    if report_only:
+        if not saved.exists():
+            raise PromptfluxError(f"{out} holds no comparison (no {SPEC}); check --out")
+        _print_comparison(write_report(out), out)
+        return
+    base = grid.read_yaml(config) if config else grid.read_yaml(saved) if saved.exists() else {}
+    flags = dict(
+        tasks=grid.split_list(tasks) if tasks else None,
+        methods=grid.split_list(methods) if methods else None,
+        seeds=grid.parse_seeds(seeds) if seeds else None,
+        preset=preset, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
+        max_wall_seconds=max_wall_seconds, target=target, prompt_lm=prompt_lm,
+        optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
+        device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env,
+    )  # fmt: skip
+    spec = grid.build_spec(base, flags, _parse_sets(set_ or []), str(config or "compare"))
+    with _trial_progress(ray or ray_address is not None) as (on_plan, on_done):
+        outcome = run_comparison(
+            spec,
+            out,
+            ray=ray or ray_address is not None,
+            ray_address=ray_address,
+            cache_path=cache,
+            on_plan=on_plan,
+            on_done=on_done,
+        )
+    _print_comparison(outcome.summary, out)
+    if outcome.errors:
+        err_console.print(f"[red]{len(outcome.errors)} trial(s) failed[/] (see error.txt in their folders)")
+        raise typer.Exit(1)
+
+
+class _trial_progress:
+    """A bar over the trials to run, and one line per trial as it ends."""
+
+    def __init__(self, on_ray: bool) -> None:
+        self.on_ray = on_ray
+
+    def __enter__(self):
+        self.progress = Progress(
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err_console,
+        )  # fmt: skip
+        self.progress.__enter__()
+        self.bar = None
+
+        def on_plan(trials, todo) -> None:
+            where = "on Ray" if self.on_ray else "locally"
+            done = len(trials) - len(todo)
+            self.progress.console.print(
+                f"{len(trials)} trials: {done} already finished, {len(todo)} to run {where}"
+            )
+            self.bar = self.progress.add_task("trials", total=len(todo))
+
+        def on_done(trial, error) -> None:
+            mark = "[green]done[/]" if error is None else f"[red]failed:[/] {error}"
+            self.progress.console.print(f"{trial.name}: {mark}", highlight=False)
+            self.progress.advance(self.bar)
+
+        return on_plan, on_done
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def _print_comparison(summary: dict, out: Path) -> None:
+    from promptflux.compare.report import COLUMNS, table_rows
+
+    for task in summary["tasks"]:
+        table = Table(*COLUMNS[:-1], title=task["task"], title_justify="left")
+        rows = table_rows(task)
+        for row in rows:
+            table.add_row(*row[:-1])
+        console.print(table)
+        for row in rows:
+            if row[-1]:
+                console.print(f"  {row[0]}: {row[-1]}", highlight=False)
+    console.print(f"report: {out / 'report.html'} (table.md, summary.json, curves.png)")
 
 
 def _read_run_config(path: Path) -> dict:

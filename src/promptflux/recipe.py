@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation import Budget, BudgetLimits, OutputCache
@@ -38,7 +38,7 @@ class RunSpec(BaseModel):
     task_options: dict[str, Any] = {}  # loader options, e.g. {"rendering": "gpo"}
     data_seed: int | None = None
     target: str = "smollm2"
-    prompt_lm: str | None = None  # methods with a trainable prompt-LM (GFlowPO, sampling)
+    prompt_lm: str | None = None  # methods with a trainable prompt-LM (GFlowPO, PPO, sampling)
     optimizer_model: str | None = None  # methods with an optimiser LLM (GPO, ...)
     device: str = "auto"
     dtype: str = "auto"
@@ -49,6 +49,7 @@ class RunSpec(BaseModel):
     max_wall_seconds: float | None = None
     val_split: str = "dev"
     test_split: str = "test"
+    test_examples: int | None = Field(None, ge=1)  # a fixed subsample of the test split (None: all)
     hyperparameters: dict[str, Any] = {}
 
     def method_config(self) -> Any:
@@ -137,7 +138,9 @@ def run(
             train_evaluator=context.evaluator(),
             selection_evaluator=context.evaluator(role="selection"),
             budget=budget,
-            selection=Selection(val_split=spec.val_split, test_split=spec.test_split),
+            selection=Selection(
+                val_split=spec.val_split, test_split=spec.test_split, test_examples=spec.test_examples
+            ),
             on_step=on_step,
         )
     finally:

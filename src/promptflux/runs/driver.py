@@ -5,7 +5,8 @@
         validate new candidates on the val split -> best validation score so far
         checkpoint (optimizer state, counters)
     final: validate all candidates, pick the best by validation, score the test split once
-           (the chosen prompt plus baselines), write result.json and the curve plot.
+           (the chosen prompt plus baselines; optionally a fixed seeded subsample of it), write
+           result.json and the curve plot. A method with 0 steps (`fixed`) goes straight to the final.
 
 Validation and test evaluations are charged to the "selection" role, not to the optimisation budget,
 and reported separately. A kill -9 at any point loses nothing: evaluations are in the run's ledger,
@@ -18,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from promptflux.errors import BudgetExhausted
 from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
 from promptflux.runs.folder import RunFolder
 from promptflux.runs.report import plot_curves
-from promptflux.types import Usage
+from promptflux.types import Example, Usage
 
 
 class StepOptimizer(Protocol):
@@ -53,6 +56,16 @@ class Selection:
     test_split: str = "test"
     validate_top: int = 5  # candidates validated after each step (all of them at the end)
     baselines: dict[str, str] = field(default_factory=lambda: {"no instruction": ""})
+    test_examples: int | None = None  # score a fixed subsample of the test split (None: all of it)
+
+
+def fixed_subsample(examples: list[Example], n: int | None) -> list[Example]:
+    """`n` examples drawn with a fixed seed and kept in split order: the same subsample for every method,
+    seed and run, so comparisons on a big test split stay paired. None (or n >= size) keeps them all."""
+    if n is None or n >= len(examples):
+        return list(examples)
+    picked = np.sort(np.random.default_rng(0).choice(len(examples), size=n, replace=False))
+    return [examples[int(i)] for i in picked]
 
 
 def run_optimizer(
@@ -131,7 +144,8 @@ def run_optimizer(
         )
     }
     unique = list(dict.fromkeys(named.values()))
-    test = {s.prompt: s for s in selection_evaluator.evaluate(unique, selection.test_split)}
+    test_set = fixed_subsample(selection_evaluator.task.split(selection.test_split), selection.test_examples)
+    test = {s.prompt: s for s in selection_evaluator.evaluate(unique, test_set)}
     result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)
     run.events.append("result", **result)
     run.write_result(result)

@@ -25,6 +25,18 @@ def curves(events_path: Path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
+def step_values(series: list[tuple[int, float]], grid: list[int]) -> list[float]:
+    """A best-so-far series read as a step function at each x of `grid`: the last value at or before x,
+    NaN before the series starts (so curves of several seeds can be averaged on one grid)."""
+    out, i, value = [], 0, float("nan")
+    for x in grid:
+        while i < len(series) and series[i][0] <= x:
+            value = series[i][1]
+            i += 1
+        out.append(value)
+    return out
+
+
 def plot_curves(events_path: Path, png_path: Path) -> None:
     """Accuracy and reward versus target calls, saved as a PNG."""
     import matplotlib
