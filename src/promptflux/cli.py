@@ -367,17 +367,9 @@ def _print_comparison(summary: dict, out: Path) -> None:
 
 
 def _read_run_config(path: Path) -> dict:
-    import yaml
+    from promptflux.config_files import read_yaml_mapping
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PromptfluxError(f"no config file at {path}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise PromptfluxError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise PromptfluxError(f"{path}: expected a mapping of run settings, e.g. `task: sst2`")
-    return data
+    return read_yaml_mapping(path, "`task: sst2`")
 
 
 def _parse_sets(items: list[str]) -> dict[str, object]:

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from promptflux.config_files import read_yaml_mapping
 from promptflux.errors import ConfigError
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a method label is a folder name
@@ -126,16 +126,7 @@ def parse_spec(data: dict[str, Any], where: str = "compare spec") -> CompareSpec
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from `path`, with one-line errors for a missing, broken or non-mapping file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of comparison settings, e.g. `tasks: [sst2]`")
-    return data
+    return read_yaml_mapping(path, "`tasks: [sst2]`")
 
 
 def load_spec(path: Path) -> CompareSpec:

@@ -57,7 +57,7 @@ from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.common import best_first
 from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, MetaPromptBuilder
 from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
-from promptflux.optimizers.prompt_lm import LoraFields, PromptDrawer
+from promptflux.optimizers.prompt_lm import LoraFields, PromptDrawer, prompt_lm_parts
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -363,18 +363,7 @@ class PPOTrainer:
 
 
 def build(context: MethodContext, config: PPOConfig) -> PPOTrainer:
-    # As for GFlowPO: the adapter is added before the target is resolved, so a target with the
-    # prompt-LM's spec is the frozen base of the same weights.
-    policy = PromptPolicy(context.prompt_lm(), config.lora_settings(), init_seed=config.seed)
-    return PPOTrainer(
-        config,
-        policy,
-        context.evaluator(),
-        train=context.task.split(context.train_split),
-        demo_pool=context.task.split(context.val_split),
-        budget=context.budget,
-        events=context.events,
-    )
+    return PPOTrainer(config, **prompt_lm_parts(context, config.lora_settings(), config.seed))
 
 
 METHOD = Method(

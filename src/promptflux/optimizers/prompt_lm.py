@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
@@ -31,6 +31,7 @@ from promptflux.runs.events import EventLog
 from promptflux.types import Example, Usage
 
 if TYPE_CHECKING:  # policy.py imports the gflowpo package, whose config imports this module
+    from promptflux.optimizers.base import MethodContext
     from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
     from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
 
@@ -118,3 +119,22 @@ class PromptDrawer:
     def _emit(self, kind: str, **data: object) -> None:
         if self.events is not None:
             self.events.append(kind, **data)
+
+
+def prompt_lm_parts(context: MethodContext, lora: LoraSettings, init_seed: int | None) -> dict[str, Any]:
+    """What every prompt-LM method is built from, as keyword arguments of its constructor.
+
+    The adapter is added before the target is resolved, so a target with the prompt-LM's spec is the
+    frozen base of the same weights (one model in memory, cache keys of the plain model).
+    Demonstrations come from the validation split, never from the training split scored for rewards.
+    """
+    from promptflux.optimizers.gflowpo.policy import PromptPolicy
+
+    return {
+        "policy": PromptPolicy(context.prompt_lm(), lora, init_seed=init_seed),
+        "evaluator": context.evaluator(),
+        "train": context.task.split(context.train_split),
+        "demo_pool": context.task.split(context.val_split),
+        "budget": context.budget,
+        "events": context.events,
+    }

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
+from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.models.hf import LoraSettings
 from promptflux.optimizers.base import Method, MethodContext
@@ -20,7 +21,7 @@ from promptflux.optimizers.common import best_first
 from promptflux.optimizers.gflowpo.meta_prompt import MetaPromptBuilder
 from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.prompt_lm import PromptDrawer
+from promptflux.optimizers.prompt_lm import PromptDrawer, prompt_lm_parts
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -64,6 +65,7 @@ class PromptLMSampler:
         *,
         train: list[Example],
         demo_pool: list[Example],
+        budget: Budget,
         events: EventLog | None = None,
     ) -> None:
         self.config = config
@@ -71,7 +73,7 @@ class PromptLMSampler:
         self.evaluator = evaluator
         self.train = train
         self.events = events
-        self.drawer = PromptDrawer(policy, evaluator, train, evaluator.budget, events)
+        self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
         self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
         self.rng = np.random.default_rng(config.seed)
         self.scored: dict[str, float] = {}  # prompt -> training accuracy
@@ -119,15 +121,7 @@ class PromptLMSampler:
 
 def build(context: MethodContext, config: SamplingConfig) -> PromptLMSampler:
     # An untrained LoRA adapter is the identity (its B matrices start at zero): the base model samples.
-    policy = PromptPolicy(context.prompt_lm(), LoraSettings())
-    return PromptLMSampler(
-        config,
-        policy,
-        context.evaluator(),
-        train=context.task.split(context.train_split),
-        demo_pool=context.task.split(context.val_split),
-        events=context.events,
-    )
+    return PromptLMSampler(config, **prompt_lm_parts(context, LoraSettings(), init_seed=None))
 
 
 METHOD = Method(

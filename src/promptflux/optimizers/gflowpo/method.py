@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.trainer import GFlowPOTrainer
+from promptflux.optimizers.prompt_lm import prompt_lm_parts
 
 
 def build(context: MethodContext, config: GFlowPOConfig) -> GFlowPOTrainer:
-    # The adapter is added before the target is resolved, so a target with the prompt-LM's spec is
-    # the frozen base of the same weights (one model in memory, cache keys of the plain model).
-    policy = PromptPolicy(context.prompt_lm(), config.lora_settings(), init_seed=config.seed)
-    return GFlowPOTrainer(
-        config,
-        policy,
-        context.evaluator(),
-        train=context.task.split(context.train_split),
-        demo_pool=context.task.split(context.val_split),
-        budget=context.budget,
-        events=context.events,
-    )
+    return GFlowPOTrainer(config, **prompt_lm_parts(context, config.lora_settings(), config.seed))
 
 
 METHOD = Method(
