@@ -306,9 +306,13 @@ def plot(spec: CompareSpec, records: list[TrialRecord], path: Path) -> None:
             if not series:
                 continue
             xs = sorted({x for s in series for x, _ in s})
-            if len(xs) == 1:  # nothing searched (e.g. `fixed`): a reference level
+            if len(xs) == 1:
                 level = float(np.mean([s[-1][1] for s in series]))
-                ax.axhline(level, color=color, linestyle="--", linewidth=1.5, label=m.key)
+                if xs[0] == 0:  # nothing searched (e.g. `fixed`): a reference level
+                    ax.axhline(level, color=color, linestyle="--", linewidth=1.5, label=m.key)
+                else:  # validated only once, at the end (the budget ran out in the first step)
+                    label = f"{m.key} (mean of {len(series)}, validated once)"
+                    ax.plot(xs, [level], marker="o", linestyle="none", color=color, label=label)
                 continue
             values = np.array([step_values(s, xs) for s in series])
             for v in values:
