@@ -69,10 +69,6 @@ class PromptLMSampler:
         events: EventLog | None = None,
     ) -> None:
         self.config = config
-        self.policy = policy
-        self.evaluator = evaluator
-        self.train = train
-        self.events = events
         self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
         self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
         self.rng = np.random.default_rng(config.seed)

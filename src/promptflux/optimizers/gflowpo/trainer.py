@@ -64,8 +64,6 @@ class GFlowPOTrainer:
     ) -> None:
         self.config = config
         self.policy = policy
-        self.evaluator = evaluator
-        self.train = train
         self.budget = budget
         self.events = events
         self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
