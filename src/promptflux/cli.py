@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from promptflux.errors import PromptfluxError
+from promptflux.models.defaults import DEFAULT_TARGET
 
 app = typer.Typer(
     help="Find better prompts for a language model.", no_args_is_help=True, add_completion=False
@@ -51,13 +52,25 @@ def tasks(
 
 @app.command()
 def models() -> None:
-    """List the model specs you can pass to --model."""
+    """List the model specs you can pass to --model, and what of each embedded model is on disk."""
     from promptflux.models import describe_models
+    from promptflux.models.embedded import EMBEDDED, cache_dir, status
 
-    table = Table("spec", "what", box=None)
+    table = Table("spec", "installed", "assembled", "verified", "converted", "what", box=None)
+    mark = {True: "yes", False: "-"}
     for spec, about in describe_models():
-        table.add_row(spec, about)
+        if spec in EMBEDDED:
+            st = status(spec)
+            table.add_row(
+                spec, mark[st.installed], mark[st.assembled], st.verified, mark[st.converted], about
+            )
+        else:
+            table.add_row(spec, "", "", "", "", about)
     console.print(table)
+    console.print(
+        f"Assembled GGUFs and converted weights live in {cache_dir()} ($PROMPTFLUX_CACHE). "
+        "`<name>@hf` / `<name>@llamacpp` pin one engine."
+    )
 
 
 @app.command()
@@ -77,7 +90,7 @@ def evaluate(
     task: Annotated[str, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")],
     prompt: Annotated[str, typer.Option(help="The instruction to evaluate; empty for none.")] = "",
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
-    model: ModelOpt = "smollm2",
+    model: ModelOpt = DEFAULT_TARGET,
     data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N examples.")] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite output cache (default: user cache).")] = None,

@@ -20,12 +20,14 @@ from promptflux.errors import ConfigError
 from promptflux.evaluation import Budget, BudgetLimits, OutputCache
 from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions
+from promptflux.models.defaults import DEFAULT_OPTIMIZER, DEFAULT_PROMPT_LM, DEFAULT_TARGET
 from promptflux.models.hf import HFSettings
 from promptflux.optimizers.base import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.runs import RunFolder
 from promptflux.runs.driver import Selection, run_optimizer
 from promptflux.tasks import get_task
+from promptflux.tasks.base import Task
 
 
 class RunSpec(BaseModel):
@@ -37,7 +39,7 @@ class RunSpec(BaseModel):
     task: str = "sst2"
     task_options: dict[str, Any] = {}  # loader options, e.g. {"rendering": "gpo"}
     data_seed: int | None = None
-    target: str = "smollm2"
+    target: str = DEFAULT_TARGET
     prompt_lm: str | None = None  # methods with a trainable prompt-LM (GFlowPO, PPO, sampling)
     optimizer_model: str | None = None  # methods with an optimiser LLM (GPO, ...)
     device: str = "auto"
@@ -62,7 +64,7 @@ def make_spec(
     """A RunSpec with the method's preset resolved; model specs the method does not use are dropped."""
     entry = get_method(method)
     config = entry.config.from_preset(preset, **(overrides or {}))
-    for role, default in (("prompt_lm", "smollm2"), ("optimizer_model", "smollm2")):
+    for role, default in (("prompt_lm", DEFAULT_PROMPT_LM), ("optimizer_model", DEFAULT_OPTIMIZER)):
         if role in entry.uses:
             fields[role] = fields.get(role) or default
         else:
@@ -71,6 +73,15 @@ def make_spec(
         return RunSpec(method=method, hyperparameters=config.model_dump(mode="json"), **fields)
     except ValidationError as e:
         raise ConfigError("run config: " + " ".join(str(e).splitlines()[1:3])) from None
+
+
+def test_baselines(task: Task) -> dict[str, str]:
+    """Reference prompts every run scores on the test split: none, and the benchmark's own human one."""
+    baselines = {"no instruction": ""}
+    human = getattr(task, "reference_instructions", ())
+    if human:
+        baselines["human instruction"] = human[0]
+    return baselines
 
 
 def run(
@@ -139,7 +150,10 @@ def run(
             selection_evaluator=context.evaluator(role="selection"),
             budget=budget,
             selection=Selection(
-                val_split=spec.val_split, test_split=spec.test_split, test_examples=spec.test_examples
+                val_split=spec.val_split,
+                test_split=spec.test_split,
+                test_examples=spec.test_examples,
+                baselines=test_baselines(task),
             ),
             on_step=on_step,
         )

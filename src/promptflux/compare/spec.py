@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from promptflux.config_files import read_yaml_mapping
 from promptflux.errors import ConfigError
+from promptflux.models.defaults import DEFAULT_TARGET
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a method label is a folder name
 
@@ -62,7 +63,7 @@ class CompareSpec(BaseModel):
     max_target_calls: int = Field(ge=1)
     max_optimizer_calls: int | None = Field(None, ge=1)
     max_wall_seconds: float | None = Field(None, gt=0)
-    target: str = "smollm2"
+    target: str = DEFAULT_TARGET
     prompt_lm: str | None = None
     optimizer_model: str | None = None
     device: str = "auto"

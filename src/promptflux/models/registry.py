@@ -1,6 +1,8 @@
 """Model specs a user can type, resolved to a backend.
 
-    smollm2 | gemma3-270m        embedded offline models (converted once, cached as safetensors)
+    qwen2.5-coder-0.5b | qwen2.5-coder-1.5b | smollm2 | gemma3-270m
+                                 embedded offline models; `<name>@hf` or `<name>@llamacpp` picks one
+                                 engine, the bare name the model's default (see `embedded_engines`)
     tiny-random                  a tiny random Llama for smoke tests
     hf:<folder>                  any local transformers causal-LM folder
     openai:<model>               an OpenAI-compatible server (--base-url / OPENAI_BASE_URL; key from env)
@@ -11,6 +13,7 @@ A new backend = one module + one entry in SCHEMES.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel
 from promptflux.models.embedded import EMBEDDED, materialize
-from promptflux.models.hf import HFLanguageModel, HFSettings
+from promptflux.models.hf import HFLanguageModel, HFSettings, _resolve_device_dtype
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,52 @@ class ModelOptions:
     timeout: float = 60.0
 
 
-def _embedded(name: str, options: ModelOptions) -> LanguageModel:
+ENGINES = ("hf", "llamacpp")
+
+
+def _embedded_hf(name: str, options: ModelOptions) -> HFLanguageModel:
     return HFLanguageModel.from_pretrained(materialize(name), name=name, settings=options.hf)
+
+
+def _embedded_llamacpp(name: str, options: ModelOptions) -> LanguageModel:
+    from promptflux.models.llamacpp import LlamaCppEngine, LlamaCppSettings
+
+    model = EMBEDDED[name]
+    return LlamaCppEngine(
+        model.gguf_path(),
+        name=name,
+        label=_gguf_label(name),
+        settings=LlamaCppSettings(seed=options.hf.seed),
+    )
+
+
+def _gguf_label(name: str) -> str:
+    """Model, file and quantisation as they enter fingerprints (the digest pins the exact file)."""
+    model = EMBEDDED[name]
+    if model.split is not None:
+        return f"{name}|{model.split.file_name}|sha256:{model.split.sha256[:12]}"
+    path = model.gguf_path()
+    return f"{name}|{path.name}|{path.stat().st_size}"
+
+
+def _embedded(name: str, engine: str | None, options: ModelOptions) -> LanguageModel:
+    """An embedded model on one engine, or (no engine named) on the model's default engines."""
+    if engine == "hf":
+        return _embedded_hf(name, options)
+    if engine == "llamacpp":
+        return _embedded_llamacpp(name, options)
+    if EMBEDDED[name].generation_engine == "hf":
+        return _embedded_hf(name, options)
+    from promptflux.models.routed import RoutedLM
+
+    _, dtype = _resolve_device_dtype(options.hf)
+    return RoutedLM(
+        name,
+        generator=lambda: _embedded_llamacpp(name, options),
+        scorer=lambda: _embedded_hf(name, options),
+        generator_label=f"llamacpp-inproc:{_gguf_label(name)}",
+        scorer_label=f"hf:{name}|{str(dtype).removeprefix('torch.')}",
+    )
 
 
 def _hf(arg: str, options: ModelOptions) -> LanguageModel:
@@ -76,14 +123,24 @@ SCHEMES: dict[str, tuple[Callable[[str, ModelOptions], LanguageModel], str]] = {
 def load_model(spec: str, options: ModelOptions = ModelOptions()) -> LanguageModel:
     """Resolve a model spec string to a ready backend; an unknown spec is a one-line ConfigError."""
     spec = spec.strip()
-    if spec in EMBEDDED:
-        return _embedded(spec, options)
+    name, at, engine = spec.partition("@")
+    if name in EMBEDDED and (not at or engine in ENGINES):
+        return _embedded(name, engine or None, options)
+    if name in EMBEDDED:
+        raise ConfigError(
+            f"unknown engine {engine!r} in {spec!r}; use {name}, or {name}@ with one of: {', '.join(ENGINES)}"
+        )
     if spec == "tiny-random" or spec.startswith("tiny-random:"):
         return _tiny(spec.partition(":")[2], options)
     scheme, sep, arg = spec.partition(":")
     if sep and scheme in SCHEMES and arg:
         return SCHEMES[scheme][0](arg, options)
     known = [*EMBEDDED, "tiny-random", *(f"{s}:<...>" for s in SCHEMES)]
+    close = difflib.get_close_matches(spec, [*EMBEDDED, "tiny-random"], n=1)
+    if close:
+        raise ConfigError(
+            f"unknown model spec {spec!r}; did you mean {close[0]!r}? (all: {', '.join(known)})"
+        )
     raise ConfigError(f"unknown model spec {spec!r}; use one of: {', '.join(known)}")
 
 

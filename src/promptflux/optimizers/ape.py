@@ -21,7 +21,7 @@ is only scored on the examples it has not seen: the rest come back from the run'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +33,7 @@ from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.bandits import Arm, by_mean, upper_bound_choice
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.common import ProposalConfig, keyed_rng
+from promptflux.optimizers.induction import draw_demos, induction_prompt
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.optimizers.proposals import Ask, propose, proposed, shown_answer, tally
 from promptflux.runs.events import EventLog
@@ -105,25 +106,6 @@ class APEConfig(ProposalConfig):
 
 
 # -------------------------------------------------------------------- meta-prompts (our wording)
-def induction_prompt(demos: Sequence[tuple[str, str]]) -> str:
-    """Ask which instruction turns each input into its output."""
-    pairs = "\n\n".join(f"Input: {x}\nOutput: {y}" for x, y in demos)
-    return (
-        "Someone was given one instruction and then wrote the output for each input below.\n\n"
-        f"{pairs}\n\n"
-        "What instruction were they following? State it as a direct instruction that would let another "
-        "person produce these outputs from the inputs. Write only the instruction, between <START> and <END>."
-    )
-
-
-def draw_demos(
-    demos: Sequence[tuple[str, str]], count: int, rng: np.random.Generator
-) -> list[tuple[str, str]]:
-    """The demonstrations one induction request shows: `count` distinct ones drawn with `rng`."""
-    picked = rng.choice(len(demos), size=min(count, len(demos)), replace=False)
-    return [demos[int(i)] for i in picked]
-
-
 def variation_prompt(prompt: str) -> str:
     """Ask for a rewording of `prompt` that asks for exactly the same thing."""
     return (

@@ -20,6 +20,7 @@ from promptflux.evaluation.evaluator import Evaluator
 from promptflux.models.base import LanguageModel
 from promptflux.models.hf import FrozenBase, HFLanguageModel
 from promptflux.models.registry import ModelOptions, load_model
+from promptflux.models.routed import RoutedLM
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.runs.events import EventLog
 from promptflux.tasks.base import Task
@@ -43,9 +44,11 @@ class ModelPool:
     def trainable(self, spec: str) -> HFLanguageModel:
         """A local HF model a method may add a LoRA adapter to (its target view stays the base)."""
         model = self.get(spec)
+        if isinstance(model, RoutedLM):  # an embedded model: its transformers engine is the trainable one
+            model = model.engine("score")
         if not isinstance(model, HFLanguageModel):
             raise ConfigError(
-                f"the prompt-LM must be a local trainable model (smollm2, gemma3-270m, hf:<folder>), "
+                f"the prompt-LM must be a local trainable model (qwen2.5-coder-0.5b, smollm2, hf:<folder>), "
                 f"not {spec!r}"
             )
         return model

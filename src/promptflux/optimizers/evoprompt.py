@@ -27,9 +27,9 @@ from pydantic import Field
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.ape import draw_demos, induction_prompt
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.common import ProposalConfig, best_first, describe, keyed_rng
+from promptflux.optimizers.induction import draw_demos, induction_prompt
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.optimizers.proposals import SLOTS, Ask, Slot, propose, proposed, shown_answer, tally
 from promptflux.runs.events import EventLog

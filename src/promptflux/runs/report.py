@@ -8,10 +8,19 @@ from promptflux.runs.events import read_events
 
 
 def curves(events_path: Path) -> dict[str, list[tuple[int, float]]]:
-    """(target calls, value) series: best training accuracy, mean log-reward, best validation accuracy."""
+    """(target calls, value) series: best training accuracy, mean log-reward, best validation accuracy;
+    and (step, value) for `fresh_train`: the mean training accuracy of the prompts a method newly drew
+    in that step, the curve that shows whether a trained prompt-LM learns (GFlowPO, PPO, sampling)."""
     best_train, best_val = float("-inf"), float("-inf")
-    out: dict[str, list[tuple[int, float]]] = {"best_train": [], "mean_log_reward": [], "best_val": []}
+    out: dict[str, list[tuple[int, float]]] = {
+        "best_train": [],
+        "mean_log_reward": [],
+        "best_val": [],
+        "fresh_train": [],
+    }
     for e in read_events(events_path):
+        if e["kind"] == "step" and e.get("mean_train_acc") is not None:
+            out["fresh_train"].append((e["step"], e["mean_train_acc"]))
         calls = e.get("budget", {}).get("target_calls")
         if calls is None:
             continue
@@ -45,7 +54,9 @@ def plot_curves(events_path: Path, png_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     series = curves(events_path)
-    fig, (ax_acc, ax_r) = plt.subplots(1, 2, figsize=(10, 4))
+    learning = bool(series["fresh_train"])
+    fig, axes = plt.subplots(1, 3 if learning else 2, figsize=(15 if learning else 10, 4))
+    ax_acc, ax_r = axes[0], axes[1]
     for key, label in (("best_train", "best training accuracy"), ("best_val", "best validation accuracy")):
         if series[key]:
             xs, ys = zip(*series[key])
@@ -56,6 +67,19 @@ def plot_curves(events_path: Path, png_path: Path) -> None:
         xs, ys = zip(*series["mean_log_reward"])
         ax_r.plot(xs, ys, ".", alpha=0.6)
     ax_r.set(xlabel="target calls", ylabel="mean log R per micro-batch", title="reward vs target calls")
+    if learning:
+        steps, accs = zip(*series["fresh_train"])
+        axes[2].plot(steps, accs, "o-", alpha=0.5, label="per step")
+        window = min(5, len(accs))
+        smooth = [
+            sum(accs[max(0, i - window + 1) : i + 1]) / len(accs[max(0, i - window + 1) : i + 1])
+            for i in range(len(accs))
+        ]
+        axes[2].plot(steps, smooth, "-", linewidth=2, label=f"mean of last {window}")
+        axes[2].set(
+            xlabel="step", ylabel="mean training accuracy", title="fresh samples: is the prompt-LM learning?"
+        )
+        axes[2].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)

@@ -30,6 +30,7 @@ RetrievalMode = Literal["none", "recency", "relevance", "importance", "summariza
 Direction = Literal["prompt_score", "prompt_score_reflection"]
 Refinement = Literal["generation", "editing"]
 LimitSchedule = Literal["none", "fixed", "linear", "cosine"]
+StartMode = Literal["prompt", "induced"]
 
 #: `limit_final=None` means this fraction of `limit_init` (the paper: 50 -> 10).
 DEFAULT_FINAL_FRACTION = 0.2
@@ -48,6 +49,15 @@ class GPOConfig(ProposalConfig):
     step_batch: int = Field(8, ge=1, description="Training examples per step when `steps` is None.")
     initial_prompt: str = Field(
         "Let's think step by step.", min_length=1, description="The prompt the trajectory starts from."
+    )
+    start: StartMode = Field(
+        "prompt",
+        description="prompt: the trajectory starts from `initial_prompt` alone (the paper). induced: "
+        "step 0 first asks `candidates` instructions induced from `induce_demos` training examples "
+        "each; they and `initial_prompt` are scored on dev and the best becomes the current prompt.",
+    )
+    induce_demos: int = Field(
+        5, ge=1, description="Training input -> output pairs shown per induction request (start=induced)."
     )
 
     # ---------------------------------------------------------------- momentum: the trajectory shown

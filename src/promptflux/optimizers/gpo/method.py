@@ -14,14 +14,16 @@ def build(context: MethodContext, config: GPOConfig) -> GPOOptimizer:
     context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
     # GPO shows a few fixed examples; BBH ships GPO's own "format" examples for this.
     source = task.splits.get("format") or task.split(context.train_split)
+    train = task.split(context.train_split)
     return GPOOptimizer(
         config,
         context.evaluator(),
         context.ask,
-        train=task.split(context.train_split),
+        train=train,
         dev=task.split(context.val_split),
         examples=[(ex.input, shown_answer(task, ex)) for ex in source[: config.task_examples]],
         placement_note=placement_note(task),
+        demos=[(ex.input, shown_answer(task, ex)) for ex in train],
         events=context.events,
     )
 

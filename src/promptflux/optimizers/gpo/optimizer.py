@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.common import keyed_rng
 from promptflux.optimizers.gpo.config import GPOConfig
 from promptflux.optimizers.gpo.edits import word_edit_distance
 from promptflux.optimizers.gpo.meta_prompt import (
@@ -33,6 +34,7 @@ from promptflux.optimizers.gpo.meta_prompt import (
 from promptflux.optimizers.gpo.retrieval import Embedder, SupportsEmbed, retrieve
 from promptflux.optimizers.gpo.schedule import edit_limit
 from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
+from promptflux.optimizers.induction import draw_demos, induction_prompt
 from promptflux.optimizers.proposals import (
     Ask,
     Check,
@@ -63,6 +65,7 @@ class GPOOptimizer:
         dev: list[Example],
         examples: list[tuple[str, str]],
         placement_note: str,
+        demos: list[tuple[str, str]] | None = None,
         embedder: SupportsEmbed | None = None,
         events: EventLog | None = None,
     ) -> None:
@@ -72,6 +75,7 @@ class GPOOptimizer:
         self.train = train
         self.dev = dev
         self.examples = examples
+        self.demos = demos if demos is not None else examples  # what induction draws from (start=induced)
         self.placement_note = placement_note
         self.events = events
         self._total = config.total_steps(len(train))
@@ -87,8 +91,7 @@ class GPOOptimizer:
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.config
         if not len(self.trajectory):
-            (initial,) = self._score([cfg.initial_prompt])
-            self.trajectory.append(TrajectoryEntry(cfg.initial_prompt, initial, step))
+            self._start(step)
         current = self.trajectory.current
         limit = edit_limit(step, self._total, cfg)
         shown, summary = self._momentum(step)
@@ -150,6 +153,33 @@ class GPOOptimizer:
             "current_dev": self.trajectory.current.score,
             "best_dev": best.score,
         }
+
+    def _start(self, step: int) -> None:
+        """The first trajectory entries: the initial prompt, plus induced instructions (start=induced).
+
+        Where the instruction defines the task, a fixed generic start ("Let's think step by step.")
+        leaves the optimiser rewriting that sentence; induction from a few demonstrations proposes the
+        task itself. Every start is scored on dev and the best becomes the current prompt.
+        """
+        cfg = self.config
+        starts = [cfg.initial_prompt]
+        if cfg.start == "induced":
+            asks = [
+                (
+                    induction_prompt(
+                        draw_demos(self.demos, cfg.induce_demos, keyed_rng(cfg.seed, "start", i))
+                    ),
+                    i,
+                )
+                for i in range(cfg.candidates)
+            ]
+            slots = propose(self.ask, asks, step=step, settings=cfg.proposal_settings(), stage="gpo-start")
+            self._emit("gpo_start", slots=[s.record() for s in slots])
+            starts += [p for p in proposed(slots) if p != cfg.initial_prompt]
+        for prompt, score in zip(starts, self._score(starts)):
+            self.trajectory.append(TrajectoryEntry(prompt, score, step), make_current=False)
+        first = max(self.trajectory.entries, key=lambda e: (e.score, -len(e.prompt)))
+        self.trajectory.choose(first.prompt)
 
     def _momentum(self, step: int) -> tuple[list[TrajectoryEntry], str | None]:
         """The retrieved entries, or (under summarization) an LLM summary of the whole trajectory."""
