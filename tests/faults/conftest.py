@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +21,55 @@ import pytest
 from promptflux import recipe
 from promptflux.evaluation import OutputCache
 from promptflux.runs import read_events
-from tests.optimizers.fakes import TaggingModel, review_task_spec
+from promptflux.types import Generation, GenRequest
+from tests.optimizers.fakes import TaggingModel, review_task_spec, tags
 
-PROMPTS = [f"Judge the sentiment, way {i}." for i in range(12)]
+PROMPTS = [f"Judge the sentiment, way {i}." for i in range(40)]
 STEPS = 4
+
+
+class HashTagger(TaggingModel):
+    """An optimiser LLM whose tagged reply is a deterministic hash of the request: each OPRO step (its
+    meta-prompt shows the scores so far) proposes mostly new prompts, so every step pays target calls."""
+
+    def fingerprint(self) -> str:
+        return "hash-tagger"
+
+    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        out = []
+        for r in requests:
+            h = int(hashlib.sha256(f"{r.prompt}|{r.sample_id}".encode()).hexdigest(), 16)
+            out.append(Generation((tags(self.prompts[h % len(self.prompts)]),), 10, 5))
+        return out
 
 
 class Interrupted(Exception):
     """Stands in for a kill after a step's checkpoint (raised from on_step)."""
 
 
-@pytest.fixture()
-def tagging(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`tagging` as a model spec: an optimiser LLM that always answers with one of PROMPTS."""
+def patch_tagging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tagging` as a model spec: a HashTagger over PROMPTS (other specs load as usual)."""
     from promptflux.optimizers import base
 
     real = base.load_model
     monkeypatch.setattr(
         base,
         "load_model",
-        lambda spec, options: TaggingModel(PROMPTS) if spec == "tagging" else real(spec, options),
+        lambda spec, options: HashTagger(PROMPTS) if spec == "tagging" else real(spec, options),
     )
 
 
 @pytest.fixture()
+def tagging(monkeypatch: pytest.MonkeyPatch) -> None:
+    patch_tagging(monkeypatch)
+
+
+SPLITS = "{train: 6, dev: 4, test: 4}"
+
+
+@pytest.fixture()
 def task(tmp_path: Path) -> str:
-    return review_task_spec(tmp_path, "{train: 8, dev: 6, test: 6}", copies=2)
+    return review_task_spec(tmp_path, SPLITS, copies=2)
 
 
 def spec(task: str, **fields: Any) -> recipe.RunSpec:
@@ -88,10 +111,14 @@ def quick_run(
         cache.close()
 
 
-@pytest.fixture()
-def clean(tmp_path: Path, task: str, tagging: None) -> dict[str, Any]:
-    """The result of an uninterrupted run: what every recovery must end with."""
-    return quick_run(tmp_path / "clean", task)
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The result of an uninterrupted run (same task content as `task`): what every recovery must
+    end with. Run once per session."""
+    folder = tmp_path_factory.mktemp("clean")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_tagging(monkeypatch)
+        return quick_run(folder / "run", review_task_spec(folder, SPLITS, copies=2))
 
 
 def steps(folder: Path) -> list[int]:
