@@ -320,6 +320,8 @@ def compare(
     api_key_env: Annotated[
         str | None, typer.Option(help="Env var holding the API key (never stored).")
     ] = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Only rebuild the report of the --out folder.")
     ] = False,
@@ -348,7 +350,8 @@ def compare(
         preset=preset, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
         max_wall_seconds=max_wall_seconds, target=target, prompt_lm=prompt_lm,
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
-        device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env,
+        device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
+        max_retries=retries,
     )  # fmt: skip
     spec = grid.build_spec(base, flags, _parse_sets(set_ or []), str(config or "compare"))
     with _trial_progress(ray or ray_address is not None) as (on_plan, on_done):

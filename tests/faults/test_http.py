@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from promptflux.errors import BackendError, ConfigError
 from promptflux.models import ModelOptions, load_model
@@ -96,3 +97,18 @@ def test_openai_without_a_server_url_never_picks_a_public_api(monkeypatch):
         load_model("openai:gpt-4o-mini", ModelOptions())
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:9/v1")
     assert load_model("openai:m", ModelOptions()).base_url == "http://localhost:9/v1"
+
+
+def test_compare_passes_timeout_and_retries_to_every_trial_and_ignores_them_as_a_change(tmp_path):
+    from promptflux.compare.spec import parse_spec
+    from promptflux.compare.trials import check_stored, plan_trials, run_spec
+
+    grid = {"tasks": ["sst2"], "methods": ["fixed"], "max_target_calls": 10, "target": "openai:m"}
+    spec = parse_spec({**grid, "timeout": 2.5, "max_retries": 1})
+    trial = run_spec(spec, "sst2", "fixed", 0)
+    assert (trial.timeout, trial.max_retries) == (2.5, 1)
+    (first,) = plan_trials(spec, tmp_path)
+    first.path.mkdir(parents=True)
+    (first.path / "config.yaml").write_text(yaml.safe_dump(first.spec.model_dump(mode="json")))
+    (again,) = plan_trials(parse_spec({**grid, "timeout": 9.0}), tmp_path)
+    check_stored(again)  # a new timeout is not a different trial
