@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 
 from promptflux.errors import StorageError
 from promptflux.evaluation.cache import OutputCache
-from promptflux.runs import EventLog, checkpoint
+from promptflux.runs import EventLog, RunFolder, checkpoint
 from tests.faults.conftest import digest, quick_run, run_files, same_outcome, steps
 
 
@@ -97,19 +100,49 @@ def test_a_full_disk_for_the_ledger_is_one_line_and_the_run_resumes(
     assert result["budget"]["target_calls"] >= clean["budget"]["target_calls"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="permissions do not bind root")
-def test_a_read_only_run_folder_is_one_line_and_untouched(tmp_path, task, tagging):
+OPEN = """
+import sys
+from promptflux.errors import PromptfluxError
+from promptflux.runs import RunFolder
+try:
+    RunFolder.open(sys.argv[1])
+except PromptfluxError as e:
+    print(type(e).__name__, e)
+"""
+
+
+def read_only(folder):
+    """A command that opens `folder` read-only: by permissions, or (as root, whom they do not bind) on a
+    read-only bind mount in a private mount namespace; None where neither is possible."""
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+        return [sys.executable, "-c", OPEN, str(folder)]
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        return None
+    script = f'mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder} && exec "$@"'
+    return ["unshare", "-m", "sh", "-c", script, "sh", sys.executable, "-c", OPEN, str(folder)]
+
+
+def test_a_read_only_run_folder_is_one_line_and_untouched(tmp_path):
     folder = tmp_path / "run"
-    assert quick_run(folder, task, stop_after=0) is None
+    run = RunFolder.create(folder, {"task": "sst2"})
+    run.events.append("step", step=0)
+    run.save_checkpoint({"step": 1})
+    run.close()
     before = digest(*run_files(folder))
-    paths = [folder, *folder.rglob("*")]
-    for path in paths:
-        path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+    command = read_only(folder)
+    if command is None:
+        pytest.skip("cannot make a folder read-only here (root without mount namespaces)")
     try:
-        with pytest.raises(StorageError, match="cannot lock the run folder") as err:
-            quick_run(folder, resume=True)
-        assert "\n" not in str(err.value)
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60, env=child_env())
     finally:
-        for path in paths:
+        for path in [folder, *folder.rglob("*")]:
             path.chmod(stat.S_IMODE(path.stat().st_mode) | 0o200)
+    assert out.stdout.startswith("StorageError cannot lock the run folder"), out.stdout + out.stderr
+    assert len(out.stdout.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert digest(*run_files(folder)) == before
+
+
+def child_env():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

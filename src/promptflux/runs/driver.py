@@ -184,7 +184,7 @@ def reconcile_usage(
     resume), so they are restored from the checkpoint and the ledger only.
     """
     for role in ROLES:
-        records: dict[str, Usage] = {}
+        records: dict[str, Usage] = {"this process": budget.used[role]}  # e.g. charged while building
         if ledger is not None:
             records["ledger"] = ledger.usage(role)
         if role in saved:

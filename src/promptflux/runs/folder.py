@@ -210,6 +210,8 @@ def _lock(path: Path) -> FileLock:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if not os.access(path, os.W_OK):  # some lock backends report a read-only folder as contention
+            raise StorageError(f"cannot lock the run folder {path}: it is not writable") from None
         raise ConfigError(
             f"run folder {path} is in use by {_owner(path)}; wait for it to end or stop it"
         ) from None
