@@ -54,7 +54,7 @@ def test_a_bad_number_in_a_config_file_is_one_line(tmp_path, cli, monkeypatch, k
     assert key in one_line(err) and not (tmp_path / "runs").exists()
 
 
-def test_eval_scores_exactly_limit_examples(tmp_path, cli, capsys):
+def test_eval_scores_exactly_limit_examples(tmp_path):
     import json
 
     from typer.testing import CliRunner

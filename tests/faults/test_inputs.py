@@ -134,3 +134,13 @@ def test_resume_raises_a_budget_explicitly_says_so_and_refuses_to_lower_it(tmp_p
     quick_run(folder, resume=True, changes={"max_target_calls": 900})
     assert "--max-calls 500 -> 900" in caplog.text
     assert yaml.safe_load((folder / "config.yaml").read_text())["max_target_calls"] == 900
+
+
+def test_a_budget_raised_on_the_command_line_is_shown_and_saved(tmp_path, task, tagging, cli):
+    folder = tmp_path / "limited"
+    assert quick_run(folder, task, stop_after=0, max_target_calls=500) is None
+    code, err = resume(cli, folder, "--max-calls", "900")
+    assert code == 0, err
+    assert "warning: resuming" in err and "--max-calls 500 -> 900" in err
+    assert yaml.safe_load((folder / "config.yaml").read_text())["max_target_calls"] == 900
+    assert (folder / "result.json").exists()
