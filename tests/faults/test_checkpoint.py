@@ -121,6 +121,7 @@ def test_a_value_that_is_not_data_is_refused_when_saving(tmp_path):
         ("file_not_folder", "holds no state.json"),
         ("does_not_fit", "does not fit this run's method"),
         ("bad_offset", "no valid event_offset"),
+        ("deep_nesting", "not a readable checkpoint"),
     ],
 )
 def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(interrupted, damage, message):
@@ -148,6 +149,8 @@ def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(interrupted, da
     elif damage == "does_not_fit":
         del doc["state"]["optimizer"]
         state_file.write_text(json.dumps(doc))
+    elif damage == "deep_nesting":  # a JSON bomb: refused, not a crash
+        state_file.write_text("[" * 200_000 + "]" * 200_000)
     elif damage == "bad_offset":
         doc["state"]["event_offset"] = -5
         state_file.write_text(json.dumps(doc))

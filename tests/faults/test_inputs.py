@@ -144,3 +144,14 @@ def test_a_budget_raised_on_the_command_line_is_shown_and_saved(tmp_path, task, 
     assert "warning: resuming" in err and "--max-calls 500 -> 900" in err
     assert yaml.safe_load((folder / "config.yaml").read_text())["max_target_calls"] == 900
     assert (folder / "result.json").exists()
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "ledger.sqlite", "config.yaml"])
+def test_a_symbolic_link_in_a_run_folder_is_refused_and_its_target_untouched(interrupted, tmp_path, name):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n")
+    (interrupted / name).rename(tmp_path / f"moved-{name}")
+    (interrupted / name).symlink_to(victim)
+    with pytest.raises(ConfigError, match=f"{name} is a symbolic link"):
+        quick_run(interrupted, resume=True)
+    assert victim.read_text() == "someone else's file\n"

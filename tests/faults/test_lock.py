@@ -82,3 +82,13 @@ def test_the_lock_is_released_when_a_run_fails(interrupted):
         quick_run(interrupted, resume=True)
     RunFolder.open(interrupted).close()  # the failed resume let go of the folder
     assert not (interrupted / RunFolder.OWNER).exists()
+
+
+def test_a_garbled_owner_file_still_gives_one_line(tmp_path):
+    first = RunFolder.create(tmp_path / "r", {"task": "sst2"})
+    (tmp_path / "r" / RunFolder.OWNER).write_bytes(b"\x00\xff not json")
+    try:
+        with pytest.raises(ConfigError, match="in use by another process"):
+            RunFolder.open(tmp_path / "r")
+    finally:
+        first.close()

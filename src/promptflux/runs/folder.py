@@ -72,6 +72,7 @@ class RunFolder:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StorageError(f"cannot create the run folder {path}: {e.strerror}") from None
+        _refuse_links(path)
         lock = _lock(path)
         try:
             if (path / cls.CONFIG).exists():  # another process created it while we waited for the lock
@@ -87,6 +88,7 @@ class RunFolder:
         path = Path(path)
         if not (path / cls.CONFIG).is_file():
             raise ConfigError(f"{path} is not a run folder (no {cls.CONFIG}); check the --resume path")
+        _refuse_links(path)
         return cls(path, _lock(path))
 
     def config(self) -> dict[str, Any]:
@@ -202,6 +204,15 @@ class RunFolder:
 
     def _unlock(self) -> None:
         _unlock(self._lock, self.path)
+
+
+def _refuse_links(path: Path) -> None:
+    """A run folder from elsewhere may hold symbolic links: writing through one (appending to or
+    truncating events.jsonl) would alter a file outside the folder, so none is followed."""
+    names = (RunFolder.CONFIG, RunFolder.EVENTS, RunFolder.LEDGER, RunFolder.RESULT, RunFolder.CHECKPOINT)
+    for name in (*names, RunFolder.OWNER, RunFolder.LEDGER + "-wal", RunFolder.LEDGER + "-shm"):
+        if (path / name).is_symlink():
+            raise ConfigError(f"{path / name} is a symbolic link; a run folder's files must be its own")
 
 
 def _lock(path: Path) -> FileLock:
