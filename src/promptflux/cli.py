@@ -7,6 +7,7 @@ cached chunk by chunk, so an interrupted command loses nothing already scored.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,14 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 … (HF ba
 DtypeOpt = Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16.")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (else $OPENAI_BASE_URL).")]
 KeyEnvOpt = Annotated[str, typer.Option(help="Name of the env var holding the API key (never stored).")]
+# Every numeric flag is range-checked here, at the edge: click turns a bad value into one usage line.
+TimeoutOpt = Annotated[
+    float | None, typer.Option(min=0.001, help="HTTP backends: seconds per request attempt (default 60).")
+]
+RetriesOpt = Annotated[
+    int | None, typer.Option(min=0, help="HTTP backends: retries after a timeout/5xx/429 (default 4).")
+]
+DataSeedOpt = Annotated[int | None, typer.Option(min=0, help="Data seed (classification tasks).")]
 
 
 @app.command()
@@ -91,15 +100,17 @@ def evaluate(
     prompt: Annotated[str, typer.Option(help="The instruction to evaluate; empty for none.")] = "",
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     model: ModelOpt = DEFAULT_TARGET,
-    data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Score only the first N examples.")] = None,
+    data_seed: DataSeedOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N examples.")] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite output cache (default: user cache).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
-    max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls.")] = None,
+    max_calls: Annotated[int | None, typer.Option(min=1, help="Hard budget of target calls.")] = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     base_url: BaseUrlOpt = None,
     api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Score one prompt on a task split: accuracy with a 95% interval."""
@@ -110,11 +121,12 @@ def evaluate(
     from promptflux.tasks import get_task
 
     the_task = get_task(task, seed=data_seed)
-    examples = the_task.split(split)[:limit] if limit else the_task.split(split)
+    examples = the_task.split(split)[:limit]  # limit None: the whole split (0 and below are refused)
     if not examples:
         raise PromptfluxError(f"split {split!r} of {task!r} is empty")
+    http = {k: v for k, v in (("timeout", timeout), ("max_retries", retries)) if v is not None}
     options = ModelOptions(
-        hf=HFSettings(device=device, dtype=dtype), base_url=base_url, api_key_env=api_key_env
+        hf=HFSettings(device=device, dtype=dtype), base_url=base_url, api_key_env=api_key_env, **http
     )
     budget = Budget(BudgetLimits(target_calls=max_calls))
     store = OutputCache() if no_cache else OutputCache(cache or default_cache_path())
@@ -160,8 +172,8 @@ def optimize(
     task: Annotated[str | None, typer.Option(help="Task name (see `tasks`) or custom:<spec.yaml>.")] = None,
     method: Annotated[str | None, typer.Option(help="gflowpo (default), gpo, … (see `methods`).")] = None,
     preset: Annotated[
-        str, typer.Option(help="Method preset: default, quick, reference (GFlowPO).")
-    ] = "default",
+        str | None, typer.Option(help="Method preset: default (default), quick, reference (GFlowPO).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML run config (keys as in config.yaml).")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a method knob: --set lr=5e-5 (repeatable).")
@@ -174,12 +186,19 @@ def optimize(
         str | None, typer.Option(help="Trainable prompt-LM spec (GFlowPO, PPO, sampling).")
     ] = None,
     optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO).")] = None,
-    data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the method's random choices (default 0).")] = None,
-    max_calls: Annotated[int | None, typer.Option(help="Hard budget of target calls for the search.")] = None,
-    max_optimizer_calls: Annotated[int | None, typer.Option(help="Hard budget of optimiser calls.")] = None,
+    data_seed: DataSeedOpt = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of the method's random choices (default 0).")
+    ] = None,
+    max_calls: Annotated[
+        int | None, typer.Option(min=1, help="Hard budget of target calls for the search.")
+    ] = None,
+    max_optimizer_calls: Annotated[
+        int | None, typer.Option(min=1, help="Hard budget of optimiser calls.")
+    ] = None,
     test_examples: Annotated[
-        int | None, typer.Option(help="Score a fixed seeded subsample of N test examples (default: all).")
+        int | None,
+        typer.Option(min=1, help="Score a fixed seeded subsample of N test examples (default: all)."),
     ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
@@ -194,23 +213,42 @@ def optimize(
     api_key_env: Annotated[
         str | None, typer.Option(help="Env var holding the API key (never stored).")
     ] = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end.
 
     Precedence: built-in defaults < the --config file < flags given on the command line.
+    With --resume the run's config.yaml decides; only a budget raise and how models are reached
+    (--device, --api-key-env, --timeout, --retries) may be given, and are saved into it.
     """
     from promptflux.evaluation import OutputCache
     from promptflux.evaluation.cache import default_cache_path
     from promptflux.recipe import make_spec, run
 
     spec = None
-    if resume is None:
+    changes = dict(
+        max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls, device=device,
+        api_key_env=api_key_env, timeout=timeout, max_retries=retries,
+    )  # fmt: skip
+    if resume is not None:
+        fixed = dict(
+            task=task, method=method, preset=preset, config=config, set=set_, task_option=task_option,
+            target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
+            seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
+        )  # fmt: skip
+        given = [f"--{k.replace('_', '-')}" for k, v in fixed.items() if v is not None]
+        if given:
+            raise PromptfluxError(
+                f"--resume continues the run its config.yaml describes; {', '.join(given)} cannot change "
+                f"it (only --max-calls/--max-optimizer-calls upwards, --device, --api-key-env, "
+                f"--timeout, --retries); start a new run to change more"
+            )
+    else:
         fields = _read_run_config(config) if config else {}
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
-            data_seed=data_seed, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
-            test_examples=test_examples, device=device, dtype=dtype, base_url=base_url,
-            api_key_env=api_key_env,
+            data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, **changes,
         )  # fmt: skip
         fields.update({k: v for k, v in flags.items() if v is not None})
         if task_option:
@@ -220,7 +258,7 @@ def optimize(
         overrides.update(_parse_sets(set_ or []))
         if seed is not None:
             overrides["seed"] = seed
-        spec = make_spec(name, preset, overrides, **fields)
+        spec = make_spec(name, preset or "default", overrides, **fields)
         run_dir = (
             run_dir or Path("runs") / f"{spec.task.replace('/', '_')}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
@@ -228,7 +266,13 @@ def optimize(
     with _step_progress() as (on_start, on_step):
         shared = OutputCache(cache or default_cache_path())
         result = run(
-            spec, folder, resume=resume is not None, cache=shared, on_start=on_start, on_step=on_step
+            spec,
+            folder,
+            resume=resume is not None,
+            changes=changes if resume is not None else None,
+            cache=shared,
+            on_start=on_start,
+            on_step=on_step,
         )
     _print_result(result, folder)
 
@@ -243,10 +287,14 @@ def compare(
         str | None, typer.Option(help="Comma-separated seeds for every method (default 0).")
     ] = None,
     max_calls: Annotated[
-        int | None, typer.Option(help="Target-call budget of each trial's search (required).")
+        int | None, typer.Option(min=1, help="Target-call budget of each trial's search (required).")
     ] = None,
-    max_optimizer_calls: Annotated[int | None, typer.Option(help="Optimiser-call budget per trial.")] = None,
-    max_wall_seconds: Annotated[float | None, typer.Option(help="Wall-time budget per trial.")] = None,
+    max_optimizer_calls: Annotated[
+        int | None, typer.Option(min=1, help="Optimiser-call budget per trial.")
+    ] = None,
+    max_wall_seconds: Annotated[
+        float | None, typer.Option(min=0.001, help="Wall-time budget per trial.")
+    ] = None,
     preset: Annotated[str | None, typer.Option(help="Preset of every method (default: default).")] = None,
     set_: Annotated[
         list[str] | None,
@@ -258,13 +306,14 @@ def compare(
     target: Annotated[str | None, typer.Option("--target", "-m", help="Target model spec.")] = None,
     prompt_lm: Annotated[str | None, typer.Option(help="Prompt-LM spec (GFlowPO, PPO, sampling).")] = None,
     optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO, APE, …).")] = None,
-    data_seed: Annotated[int | None, typer.Option(help="Data seed (classification tasks).")] = None,
+    data_seed: DataSeedOpt = None,
     test_examples: Annotated[
-        int | None, typer.Option(help="Score the same seeded subsample of N test examples in every trial.")
+        int | None,
+        typer.Option(min=1, help="Score the same seeded subsample of N test examples in every trial."),
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option(help="Trials at once (default: CPU cores; on Ray: CPUs per trial = cores/N)."),
+        typer.Option(min=1, help="Trials at once (default: CPU cores; on Ray: CPUs per trial = cores/N)."),
     ] = None,
     ray: Annotated[
         bool, typer.Option("--ray", help="Run the trials as Ray tasks (local Ray instance).")
@@ -284,6 +333,8 @@ def compare(
     api_key_env: Annotated[
         str | None, typer.Option(help="Env var holding the API key (never stored).")
     ] = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Only rebuild the report of the --out folder.")
     ] = False,
@@ -312,7 +363,8 @@ def compare(
         preset=preset, max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls,
         max_wall_seconds=max_wall_seconds, target=target, prompt_lm=prompt_lm,
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
-        device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env,
+        device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
+        max_retries=retries,
     )  # fmt: skip
     spec = grid.build_spec(base, flags, _parse_sets(set_ or []), str(config or "compare"))
     with _trial_progress(ray or ray_address is not None) as (on_plan, on_done):
@@ -461,8 +513,23 @@ def _quiet_libraries() -> None:
         pass
 
 
+class _WarningLines(logging.Handler):
+    """promptflux's warnings (a server that keeps us waiting, a retry, a budget mismatch on resume) as
+    `warning: ...` lines on stderr; printed through the console, they appear above any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False, soft_wrap=True)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("promptflux")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+
+
 def main() -> None:
     _quiet_libraries()
+    _show_warnings()
     try:
         app()  # click handles usage errors (one line + usage) and Ctrl-C ("Aborted!", exit 1)
     except PromptfluxError as e:

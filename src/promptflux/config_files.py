@@ -17,6 +17,10 @@ def read_yaml_mapping(path: Path, example: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"no config file at {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; --config takes a YAML file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file {path}: {e.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -22,5 +22,9 @@ class BackendError(PromptfluxError):
     """A model backend failed after its retries (unreachable server, bad responses, missing file)."""
 
 
+class StorageError(PromptfluxError):
+    """A file promptflux must write cannot be (full disk, read-only folder); what was written stays valid."""
+
+
 class BudgetExhausted(PromptfluxError):
     """A hard budget limit was reached; work done before it is kept (cached and logged)."""

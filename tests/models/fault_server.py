@@ -41,7 +41,16 @@ class Drop:
     """Read the request, then close the socket without answering."""
 
 
-Behaviour = Reply | Hang | Drop
+@dataclass(frozen=True)
+class Trickle:
+    """Answer 200 with a body that never ends: `chunk` every `every` seconds (a server streaming garbage
+    slowly, so that no single read ever times out)."""
+
+    chunk: bytes = b"garbage "
+    every: float = 0.2
+
+
+Behaviour = Reply | Hang | Drop | Trickle
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,9 @@ def _make_handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
             if isinstance(b, Drop):
                 self._drop()
                 return
+            if isinstance(b, Trickle):
+                self._trickle(b)
+                return
             if b.delay:
                 srv._stop.wait(b.delay)
             payload = ok_body(self.path, body, srv.honour_n) if b.body is None and b.status == 200 else b.body
@@ -186,6 +198,19 @@ def _make_handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except OSError:  # the client gave up (timeout) before we answered
                 self.close_connection = True
+
+        def _trickle(self, b: Trickle) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100000000")
+                self.end_headers()
+                while not srv._stop.wait(b.every):
+                    self.wfile.write(b.chunk)
+                    self.wfile.flush()
+            except OSError:  # the client gave up
+                pass
+            self._drop()
 
         def _drop(self) -> None:
             self.close_connection = True

@@ -72,7 +72,9 @@ def small_hf():
 
 @pytest.mark.slow
 def test_both_engines_follow_an_instruction(small_llamacpp, small_hf):
-    request = GenRequest("What is the capital of France? Answer in one word.", SamplingParams(max_new_tokens=8))
+    request = GenRequest(
+        "What is the capital of France? Answer in one word.", SamplingParams(max_new_tokens=8)
+    )
     for lm in (small_llamacpp, small_hf):
         (gen,) = lm.generate([request])
         assert "paris" in gen.text.lower(), (lm.fingerprint(), gen.text)
@@ -113,7 +115,9 @@ def test_the_kv_prefix_reuse_does_not_change_answers(small_llamacpp):
 @pytest.mark.slow
 def test_sampling_is_reproducible_by_sample_id(small_llamacpp):
     params = SamplingParams(temperature=1.0, max_new_tokens=16)
-    ask = [GenRequest("Write one short instruction for a language model.", params, sample_id=i) for i in (1, 2)]
+    ask = [
+        GenRequest("Write one short instruction for a language model.", params, sample_id=i) for i in (1, 2)
+    ]
     first, again = small_llamacpp.generate(ask), small_llamacpp.generate(ask[::-1])[::-1]
     assert [g.text for g in first] == [g.text for g in again]
 

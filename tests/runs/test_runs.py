@@ -38,6 +38,7 @@ def test_a_partial_last_line_is_skipped(tmp_path):
 def test_checkpoint_left_between_renames_is_recovered(tmp_path):
     run = RunFolder.create(tmp_path / "r", {})
     run.save_checkpoint({"step": 3})
+    run.close()  # one writer per run folder: the first must let go before it is reopened
     (tmp_path / "r" / "checkpoint").rename(tmp_path / "r" / "checkpoint.old")  # killed mid-swap
     assert RunFolder.open(tmp_path / "r").load_checkpoint()["step"] == 3
 

@@ -56,7 +56,7 @@ class CompareSpec(BaseModel):
 
     tasks: list[str] = Field(min_length=1)
     task_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # task name -> loader options
-    data_seed: int | None = None
+    data_seed: int | None = Field(None, ge=0)
     methods: list[MethodEntry] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     preset: str = "default"
@@ -70,6 +70,8 @@ class CompareSpec(BaseModel):
     dtype: str = "auto"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    timeout: float | None = Field(None, gt=0)  # HTTP backends: seconds per attempt (None: 60)
+    max_retries: int | None = Field(None, ge=0)  # HTTP backends: retries per request (None: 4)
     test_examples: int | None = Field(None, ge=1)
     jobs: int | None = Field(None, ge=1)
 

@@ -82,6 +82,8 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
             dtype=spec.dtype,
             base_url=spec.base_url,
             api_key_env=spec.api_key_env,
+            timeout=spec.timeout,
+            max_retries=spec.max_retries,
             max_target_calls=spec.max_target_calls,
             max_optimizer_calls=spec.max_optimizer_calls,
             max_wall_seconds=spec.max_wall_seconds,
@@ -119,8 +121,10 @@ def check_stored(trial: Trial) -> None:
         stored = RunSpec.model_validate(yaml.safe_load(file.read_text()))
     except (ValidationError, yaml.YAMLError, TypeError):
         raise ConfigError(f"{file} is not a readable run config; delete {trial.path} to rerun it") from None
-    old = strip_secrets(stored.model_dump(mode="json"))
-    new = strip_secrets(trial.spec.model_dump(mode="json"))
+    # How the models are reached may change between reruns; what runs may not.
+    reach = {"timeout": None, "max_retries": None}
+    old = strip_secrets({**stored.model_dump(mode="json"), **reach})
+    new = strip_secrets({**trial.spec.model_dump(mode="json"), **reach})
     if old == new:
         return
     key, was, now = _first_difference(old, new)
@@ -195,7 +199,9 @@ def run_trial(path: str, spec: dict[str, Any], cache_path: str | None, threads: 
     resume = (folder / RunFolder.CONFIG).exists()
     cache = OutputCache(cache_path or default_cache_path())
     try:
-        recipe.run(None if resume else RunSpec.model_validate(spec), folder, resume=resume, cache=cache)
+        reach = {k: spec.get(k) for k in ("timeout", "max_retries")}  # this rerun's, for a resumed trial
+        new = None if resume else RunSpec.model_validate(spec)
+        recipe.run(new, folder, resume=resume, changes=reach if resume else None, cache=cache)
     finally:
         cache.close()
 

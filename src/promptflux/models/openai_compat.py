@@ -8,11 +8,15 @@ exponential backoff with jitter, honouring `Retry-After`), error messages and ac
 The public methods are synchronous. All HTTP work runs on one private event loop in a daemon thread, so
 calls work from plain scripts, from worker threads and from code that already runs an event loop, and
 the concurrency limit (an `asyncio.Semaphore` on that loop) holds across every caller of one instance.
+
+A hung server is never silent: while a batch waits with no answer arriving, a warning says so every
+`heartbeat` seconds, and every retry is a warning too (the CLI shows both above its progress bar).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import logging
 import math
@@ -110,6 +114,8 @@ class OpenAICompatLM(LanguageModel):
         self.retry_after_max = retry_after_max
         self.supports_scoring = supports_scoring and completion_endpoint == "completions"
         self.stats = HttpStats()
+        self.heartbeat = min(10.0, max(1.0, timeout / 2))  # seconds without an answer between warnings
+        self._last_answer = 0.0  # time.monotonic() of the last response received
         # Read once so a key rotated mid-run does not mix accounts; kept out of __repr__ and messages.
         self.__api_key = os.environ.get(api_key_env) if api_key_env else None
         self._runner: _LoopThread | None = None
@@ -254,6 +260,7 @@ class OpenAICompatLM(LanguageModel):
                 raise _Retryable(f"timed out after {self.timeout:g}s ({type(e).__name__})") from None
             except httpx.TransportError as e:
                 raise _Retryable(f"connection error: {type(e).__name__}: {e}") from None
+        self._last_answer = time.monotonic()
         status = resp.status_code
         if status in _RETRY_STATUS or status >= 500:
             raise _Retryable(f"HTTP {status}: {_server_message(resp)}", _retry_after(resp))
@@ -308,7 +315,18 @@ class OpenAICompatLM(LanguageModel):
             if self._runner is None:
                 self._runner = _LoopThread(f"promptflux-http-{self.name}")
             runner = self._runner
-        return runner.run(coro)
+        return runner.run(coro, self.heartbeat, self._still_waiting)
+
+    def _still_waiting(self, started: float) -> None:
+        quiet = time.monotonic() - max(started, self._last_answer)
+        if quiet >= self.heartbeat:
+            log.warning(
+                "waiting for %s: no answer for %.0f s (each attempt times out after %g s, %d retries)",
+                self.base_url,
+                quiet,
+                self.timeout,
+                self.max_retries,
+            )
 
     def _client_and_semaphore(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         # Created lazily on the private loop: both are bound to the loop that first uses them.
@@ -334,12 +352,21 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self.thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        heartbeat: float | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> T:
+        """The coroutine's result; `on_wait(started)` is called every `heartbeat` s until it is done."""
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("an HTTP backend method was called from its own event loop thread")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        started = time.monotonic()
         try:
+            while on_wait is not None and not concurrent.futures.wait([fut], timeout=heartbeat).done:
+                on_wait(started)
             return fut.result()
         except BaseException:
             fut.cancel()  # e.g. KeyboardInterrupt: do not leave requests running in the background

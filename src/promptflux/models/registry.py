@@ -24,6 +24,8 @@ from promptflux.models.base import LanguageModel
 from promptflux.models.embedded import EMBEDDED, materialize
 from promptflux.models.hf import HFLanguageModel, HFSettings, _resolve_device_dtype
 
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"  # may be unset (local servers need no key); any other name must be set
+
 
 @dataclass(frozen=True)
 class ModelOptions:
@@ -33,7 +35,8 @@ class ModelOptions:
     base_url: str | None = None  # openai: server URL (else $OPENAI_BASE_URL)
     api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key; the key is never stored
     concurrency: int = 8
-    timeout: float = 60.0
+    timeout: float = 60.0  # seconds per HTTP request attempt (--timeout)
+    max_retries: int = 4  # extra attempts after a timeout, 5xx, 429 or dropped connection (--retries)
 
 
 ENGINES = ("hf", "llamacpp")
@@ -97,13 +100,23 @@ def _tiny(arg: str, options: ModelOptions) -> LanguageModel:
 def _openai(arg: str, options: ModelOptions) -> LanguageModel:
     from promptflux.models.openai_compat import OpenAICompatLM
 
-    base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    # No silent default: a typo'd local setup must not send prompts (and a key) to a public API.
+    base_url = options.base_url or os.environ.get("OPENAI_BASE_URL")
+    if not base_url:
+        raise ConfigError(
+            f"openai:{arg} needs a server: pass --base-url (e.g. http://localhost:8000/v1, or "
+            f"https://api.openai.com/v1 for OpenAI itself) or set $OPENAI_BASE_URL"
+        )
+    key_env = options.api_key_env
+    if key_env != DEFAULT_KEY_ENV and not os.environ.get(key_env):
+        raise ConfigError(f"--api-key-env names ${key_env}, which is not set (or empty) in this environment")
     return OpenAICompatLM(
         model=arg,
         base_url=base_url,
-        api_key_env=options.api_key_env,
+        api_key_env=key_env,
         concurrency=options.concurrency,
         timeout=options.timeout,
+        max_retries=options.max_retries,
     )
 
 

@@ -15,18 +15,26 @@ events after the last checkpoint are cut on resume, and the redone step is serve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
 
-from promptflux.errors import BudgetExhausted
-from promptflux.evaluation.budget import Budget
+from promptflux.errors import BudgetExhausted, ConfigError
+from promptflux.evaluation.budget import ROLES, Budget
+from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
 from promptflux.runs.folder import RunFolder
 from promptflux.runs.report import plot_curves
 from promptflux.types import Example, Usage
+
+log = logging.getLogger(__name__)
+
+CURVE = "curve.png"
+LEDGERED = ("target", "selection")  # roles whose every call is in the run's ledger
+USAGE_FIELDS = tuple(f.name for f in fields(Usage))
 
 
 class StepOptimizer(Protocol):
@@ -81,18 +89,24 @@ def run_optimizer(
     """Run (or resume) `optimizer` to the end of its steps or its budget; returns the result."""
     done = run.result()
     if done is not None:
+        if not (run.path / CURVE).exists():  # the plot is a pure function of the log: redraw it
+            plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
         return done
+    logged = run.logged_usage()  # read before load_checkpoint cuts the log back
     state = run.load_checkpoint()
-    start, validated = 0, {}
+    start, validated, saved = 0, {}, {}
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        start, validated = state["step"], state["validated"]
-        budget.used["optimizer"] = Usage(**state["optimizer_usage"])
-        budget.elapsed_before = state["elapsed"]
-    ledger = train_evaluator.ledger
-    if ledger is not None:  # exact recount, including calls paid for after the last checkpoint
-        budget.used["target"] = ledger.usage("target")
-        budget.used["selection"] = ledger.usage("selection")
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            start, validated = int(state["step"]), dict(state["validated"])
+            saved = {r: Usage(**{k: int(v) for k, v in u.items()}) for r, u in state["usage"].items()}
+            budget.elapsed_before = float(state["elapsed"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            raise ConfigError(
+                f"{run.path / RunFolder.CHECKPOINT} does not fit this run's method "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+            ) from None
+    reconcile_usage(budget, saved, train_evaluator.ledger, logged, run)
 
     def validate(prompts: list[str]) -> None:
         new = [p for p in dict.fromkeys(prompts) if p not in validated]
@@ -122,7 +136,7 @@ def run_optimizer(
                 "step": step + 1,
                 "optimizer": optimizer.state_dict(),
                 "validated": validated,
-                "optimizer_usage": asdict(budget.used["optimizer"]),
+                "usage": {role: asdict(used) for role, used in budget.used.items()},
                 "elapsed": budget.wall_seconds,
             }
         )
@@ -148,9 +162,51 @@ def run_optimizer(
     test = {s.prompt: s for s in selection_evaluator.evaluate(unique, test_set)}
     result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)
     run.events.append("result", **result)
-    run.write_result(result)
-    plot_curves(run.path / RunFolder.EVENTS, run.path / "curve.png")
+    plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
+    run.write_result(result)  # last: a result.json means everything before it is in place
     return result
+
+
+def reconcile_usage(
+    budget: Budget,
+    saved: dict[str, Usage],
+    ledger: OutputCache | None,
+    logged: dict[str, int],
+    run: RunFolder,
+) -> None:
+    """Restore the spend counters from three records, so the loss of any one of them loses no spend:
+
+    the ledger (every answer paid for, exact even after a kill), the checkpoint's counters, and the
+    largest counters in the event log. Each counter takes the largest record: spend is never revised
+    down, so a lost or forged file can never free budget. For target and selection calls the ledger
+    should hold the most; when it holds fewer, the mismatch is reported (warning and event).
+    Optimiser calls are not all ledgered (prompt-LM samples are charged directly and redone on
+    resume), so they are restored from the checkpoint and the ledger only.
+    """
+    for role in ROLES:
+        records: dict[str, Usage] = {"this process": budget.used[role]}  # e.g. charged while building
+        if ledger is not None:
+            records["ledger"] = ledger.usage(role)
+        if role in saved:
+            records["checkpoint"] = saved[role]
+        if role in LEDGERED:
+            records["event log"] = Usage(*(logged.get(f"{role}_{k}", 0) for k in USAGE_FIELDS))
+        counted = Usage(*(max((getattr(u, k) for u in records.values()), default=0) for k in USAGE_FIELDS))
+        budget.used[role] = counted
+        if role in LEDGERED and "ledger" in records and records["ledger"].calls < counted.calls:
+            higher = [name for name, u in records.items() if u.calls == counted.calls]
+            message = (
+                f"{role} calls: {RunFolder.LEDGER} records {records['ledger'].calls} but the "
+                f"{' and '.join(higher)} record {counted.calls}; counting {counted.calls} (spend is never "
+                f"revised down; answers missing from the ledger are paid again if needed)"
+            )
+            log.warning(message)
+            run.events.append(
+                "budget_mismatch",
+                role=role,
+                records={name: asdict(u) for name, u in records.items()},
+                counted=asdict(counted),
+            )
 
 
 def _result(

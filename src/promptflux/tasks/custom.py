@@ -161,6 +161,9 @@ def _table_records(path: Path, text: str, columns: tuple[str, str], tsv: bool) -
         header = next(reader, None)
         if not header:
             raise DataError(f"{path}, row 1: no header row")
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:  # which of the two columns would be read is a guess: refuse it
+            raise DataError(f"{path}, row 1 (header): column {repeated[0]!r} appears more than once")
         missing = [c for c in columns if c not in header]
         if missing:
             raise DataError(f"{path}, row 1 (header): no column {missing[0]!r}; columns: {', '.join(header)}")
