@@ -55,7 +55,7 @@ from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.common import best_first
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, MetaPromptBuilder
+from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
 from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
 from promptflux.optimizers.prompt_lm import LoraFields, PromptDrawer, prompt_lm_parts
 from promptflux.runs.events import EventLog
@@ -100,7 +100,6 @@ class PPOConfig(LoraFields):
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient-norm clip per update.")
 
-    num_demos: int = Field(5, ge=1, description="Demonstrations in the meta-prompt, redrawn per step.")
     candidates: int = Field(15, ge=1, description="Best prompts by training accuracy offered to selection.")
     seed: int = Field(0, description="Seeds the run's numpy Generator, the LoRA init and torch sampling.")
 
@@ -223,7 +222,7 @@ class PPOTrainer:
         self.budget = budget
         self.events = events
         self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
-        self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
+        self.builder = config.meta_prompt_builder(demo_pool, train)
         self.rng = np.random.default_rng(config.seed)
         self.optimizer = torch.optim.AdamW(
             policy.parameters(), lr=config.lr, weight_decay=config.weight_decay

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -32,11 +32,27 @@ from promptflux.types import Example, Usage
 
 if TYPE_CHECKING:  # policy.py imports the gflowpo package, whose config imports this module
     from promptflux.optimizers.base import MethodContext
-    from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
+    from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, MetaPromptBuilder
     from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
 
 
-class LoraFields(PresetConfig):
+class MetaPromptFields(PresetConfig):
+    """How the prompt-LM is asked for an instruction, for every method that samples one."""
+
+    num_demos: int = Field(5, ge=1, description="Demonstrations in the meta-prompt, redrawn per step.")
+    meta_style: Literal["friend", "imperative"] = Field(
+        "friend",
+        description="Wording of the meta-prompt (gflowpo/meta_prompt.py META_STYLES): friend (default) "
+        "or imperative (asks for one imperative sentence; better for small instruct prompt-LMs).",
+    )
+
+    def meta_prompt_builder(self, pool: list[Example], train: list[Example]) -> MetaPromptBuilder:
+        from promptflux.optimizers.gflowpo.meta_prompt import META_STYLES, MetaPromptBuilder
+
+        return MetaPromptBuilder(pool, self.num_demos, train=train, style=META_STYLES[self.meta_style])
+
+
+class LoraFields(MetaPromptFields):
     """The prompt-LM's LoRA adapter, for configs of methods that train one (GFlowPO, PPO)."""
 
     lora_r: int = Field(16, ge=1, description="LoRA rank.")

@@ -18,15 +18,13 @@ from promptflux.evaluation.evaluator import Evaluator
 from promptflux.models.hf import LoraSettings
 from promptflux.optimizers.base import Method, MethodContext
 from promptflux.optimizers.common import best_first
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPromptBuilder
 from promptflux.optimizers.gflowpo.policy import PromptPolicy
-from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.prompt_lm import PromptDrawer, prompt_lm_parts
+from promptflux.optimizers.prompt_lm import MetaPromptFields, PromptDrawer, prompt_lm_parts
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
 
-class SamplingConfig(PresetConfig):
+class SamplingConfig(MetaPromptFields):
     """Sampling knobs mirror GFlowPO's (same defaults), so both draw from the same distribution at start."""
 
     label: ClassVar[str] = "sampling"
@@ -36,7 +34,6 @@ class SamplingConfig(PresetConfig):
     temperature_range: tuple[float, float] = Field((0.5, 2.0), description="Per-round temperature range.")
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     max_new_tokens: int = Field(150, ge=1)
-    num_demos: int = Field(5, ge=1, description="Demonstrations in the meta-prompt, redrawn per round.")
     candidates: int = Field(15, ge=1, description="Best prompts by training accuracy offered to selection.")
     seed: int = 0
 
@@ -70,7 +67,7 @@ class PromptLMSampler:
     ) -> None:
         self.config = config
         self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
-        self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
+        self.builder = config.meta_prompt_builder(demo_pool, train)
         self.rng = np.random.default_rng(config.seed)
         self.scored: dict[str, float] = {}  # prompt -> training accuracy
 

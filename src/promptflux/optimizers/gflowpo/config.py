@@ -112,9 +112,6 @@ class GFlowPOConfig(LoraFields):
     )
 
     # ---------------------------------------------------------------- meta-prompt and DMU
-    num_demos: int = Field(
-        5, ge=1, description="Demonstrations shown in the meta-prompt, redrawn every step."
-    )
     dmu: bool = Field(
         True, description="Dynamic Memory Update: add reference instructions to the meta-prompt."
     )

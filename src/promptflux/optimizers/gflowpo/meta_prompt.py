@@ -52,6 +52,20 @@ class MetaPromptStyle:
     answer_prefix: str = "The instruction was:"
 
 
+#: Named wordings (`meta_style` of the prompt-LM methods). "friend" is the default; "imperative"
+#: asks for one imperative sentence and pre-fills "Instruction:". With Qwen2.5-Coder-0.5B as prompt-LM,
+#: "friend" mostly drew a copy of a demonstration's output ("agitate", "Dramatically lackluster.") and
+#: "imperative" drew instruction-shaped text ("convert an integer to a string.") on 5 of 5 II tasks.
+META_STYLES: dict[str, MetaPromptStyle] = {
+    "friend": MetaPromptStyle(),
+    "imperative": MetaPromptStyle(
+        question="What was the instruction my friend received? It is one short imperative sentence that "
+        "says what to do with any input. Reply with the instruction alone, on a single line.",
+        answer_prefix="Instruction:",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class MetaPrompt:
     """A rendered meta-prompt and what went into it (for the event log)."""

@@ -25,7 +25,7 @@ from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
 from promptflux.optimizers.gflowpo.memory import DiversePool, PriorityQueue, draw_references
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, MetaPromptBuilder
+from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
 from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z, trajectory_balance_loss
 from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
@@ -68,7 +68,7 @@ class GFlowPOTrainer:
         self.events = events
         self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
         self.beta = config.resolve_beta(len(train))
-        self.builder = MetaPromptBuilder(demo_pool, config.num_demos, train=train)
+        self.builder = config.meta_prompt_builder(demo_pool, train)
         self.rng = np.random.default_rng(config.seed)
         self.buffer = ReplayBuffer(config.replay_capacity, config.replay_rank_by)
         self.queue = PriorityQueue(config.dmu_queue_size)
