@@ -43,9 +43,11 @@ def test_config_is_frozen_and_rejects_unknown_keys():
         GPOConfig(top_k=3)  # type: ignore[call-arg]
 
 
-def test_quick_preset_shrinks_only_the_budget():
+def test_quick_preset_shrinks_the_budget_and_starts_from_induced_instructions():
     q, d = GPOConfig.from_preset("quick"), GPOConfig()
-    assert (q.steps, q.candidates, q.max_new_tokens) == (3, 4, 96)
+    assert (q.steps, q.candidates, q.max_new_tokens) == (3, 4, 64)
+    assert (q.start, q.temperature) == ("induced", 0.7)
+    assert (d.start, d.initial_prompt) == ("prompt", "Let's think step by step.")  # the paper's start
     assert (q.retrieval, q.k, q.refinement, q.schedule, q.limit_init) == (
         d.retrieval,
         d.k,

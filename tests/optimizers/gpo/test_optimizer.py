@@ -174,3 +174,30 @@ def test_step_records_and_sample_ids_are_unchanged_by_the_shared_proposal_loop(t
         }
     ids = sorted(r.sample_id for r in ask.requests)
     assert ids == [(1 * 1000 + slot) * 1000 + attempt for slot in (0, 1) for attempt in (0, 1)]
+
+
+def test_an_induced_start_asks_for_instructions_from_demonstrations_and_starts_from_the_best():
+    def reply(request: GenRequest, i: int) -> str:
+        if "What instruction were they following?" in request.prompt:
+            assert "Input: a fine film\nOutput: positive" in request.prompt  # induced from the demos
+            return tags("Judge the sentiment." if i % 2 else "Say something.")
+        return tags("Be vague.")
+
+    ask = ScriptedOptimizer(reply)
+    config = GPOConfig(steps=1, candidates=4, retrieval="recency", start="induced", initial_prompt="Answer.")
+    gpo = make(config, ask)
+    gpo.step(0)
+    induced = [r for r in ask.requests if "What instruction were they following?" in r.prompt]
+    assert len(induced) == 4 and len({r.sample_id for r in induced}) == 4
+    refinement = [r for r in ask.requests if r not in induced]
+    # Every start was scored; the best of them (not the fixed initial prompt) was refined.
+    assert {"Answer.", "Judge the sentiment."} <= {e.prompt for e in gpo.trajectory.entries}
+    assert "Current prompt:\nJudge the sentiment." in refinement[0].prompt
+    assert gpo.candidates()[0] == "Judge the sentiment."
+
+
+def test_the_paper_start_asks_for_no_induction():
+    ask = ScriptedOptimizer(lambda r, i: tags("Judge the sentiment."))
+    gpo = make(GPOConfig(steps=1, candidates=2, retrieval="recency", initial_prompt="Answer."), ask)
+    gpo.step(0)
+    assert not any("What instruction were they following?" in r.prompt for r in ask.requests)
