@@ -65,7 +65,11 @@ def models() -> None:
     from promptflux.models import describe_models
     from promptflux.models.embedded import EMBEDDED, cache_dir, status
 
-    table = Table("spec", "installed", "assembled", "verified", "converted", "what", box=None)
+    table = Table(box=None)
+    table.add_column("spec", no_wrap=True)
+    for column in ("installed", "assembled", "verified", "converted"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what")
     mark = {True: "yes", False: "-"}
     for spec, about in describe_models():
         if spec in EMBEDDED:
