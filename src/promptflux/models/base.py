@@ -69,3 +69,23 @@ class LanguageModel(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def chat_messages(text: str, system: str | None, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """A request as chat-template messages: optional system turn, earlier (user, assistant) pairs, `text`."""
+    messages = [{"role": "system", "content": system}] if system else []
+    for user, assistant in history:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def plain_conversation(text: str, system: str | None, history: Sequence[tuple[str, str]]) -> str:
+    """The same turns for a model without a chat template: joined by blank lines."""
+    return "\n\n".join([*([system] if system else []), *(t for turn in history for t in turn), text])
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the first stop string (all of it when none occurs)."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    return text[:cut]

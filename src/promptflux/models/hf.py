@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from promptflux.errors import ConfigError
-from promptflux.models.base import LanguageModel
+from promptflux.models.base import LanguageModel, chat_messages, cut_at_stop, plain_conversation
 from promptflux.models.scoring import ScoreUnit, chunk_by_length, plan_prefix_groups
 from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
 
@@ -139,14 +139,11 @@ class HFLanguageModel(LanguageModel):
         """
         tok = self.tokenizer
         if chat and self.has_chat_template:
-            messages = [{"role": "system", "content": system}] if system else []
-            for user, assistant in history:
-                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-            messages.append({"role": "user", "content": text})
+            messages = chat_messages(text, system, history)
             rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return tok.encode(rendered + prefill, add_special_tokens=False)
         if chat:
-            text = "\n\n".join([*([system] if system else []), *(t for turn in history for t in turn), text])
+            text = plain_conversation(text, system, history)
         return tok.encode(text + (f"\n\n{prefill}" if prefill and chat else prefill), add_special_tokens=True)
 
     # ------------------------------------------------------------------ scoring
@@ -271,7 +268,7 @@ class HFLanguageModel(LanguageModel):
                 row = new[b * n + k]
                 real = row[row != pad] if pad != tok.eos_token_id else _until_eos(row, tok.eos_token_id)
                 completion += len(real)
-                texts.append(_cut_at_stop(tok.decode(real, skip_special_tokens=True), params.stop))
+                texts.append(cut_at_stop(tok.decode(real, skip_special_tokens=True), params.stop))
             results.append(Generation(tuple(texts), len(x), completion))
         return results
 
@@ -353,11 +350,6 @@ class HFLanguageModel(LanguageModel):
 def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:
     hits = (row == eos).nonzero()
     return row[: hits[0].item()] if len(hits) else row
-
-
-def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
-    return text[:cut]
 
 
 class FrozenBase(LanguageModel):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from promptflux.errors import ConfigError
-from promptflux.models.base import LanguageModel
+from promptflux.models.base import LanguageModel, chat_messages, cut_at_stop, plain_conversation
 from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
 
 _INSTALL_HINT = "llama-cpp-python is not installed; run scripts/install.sh (or pip install llama-cpp-python)"
@@ -101,16 +101,15 @@ class LlamaCppEngine(LanguageModel):
     ) -> list[int]:
         """Token ids of the model input, laid out as `HFLanguageModel.render` lays them out."""
         if chat and self._template is not None:
-            messages = [{"role": "system", "content": system}] if system else []
-            for user, assistant in history:
-                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-            messages.append({"role": "user", "content": text})
             rendered = self._template.render(
-                messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+                messages=chat_messages(text, system, history),
+                add_generation_prompt=True,
+                bos_token=self._bos,
+                eos_token=self._eos,
             )
             return self._tokenize(rendered + prefill, special=True, add_bos=False)
         if chat:
-            text = "\n\n".join([*([system] if system else []), *(t for turn in history for t in turn), text])
+            text = plain_conversation(text, system, history)
         return self._tokenize(text + (f"\n\n{prefill}" if prefill and chat else prefill), special=False)
 
     def _tokenize(self, text: str, special: bool, add_bos: bool = True) -> list[int]:
@@ -204,17 +203,12 @@ class LlamaCppEngine(LanguageModel):
                 break
             if len(new) >= params.max_new_tokens:
                 break
-        return _cut_at_stop(text, params.stop), len(new)
+        return cut_at_stop(text, params.stop), len(new)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max()
     return shifted - np.log(np.exp(shifted).sum())
-
-
-def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
-    return text[:cut]
 
 
 def _compile_template(source: str | None):
