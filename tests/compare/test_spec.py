@@ -6,6 +6,7 @@ import pytest
 
 from promptflux.compare.spec import build_spec, load_spec, parse_seeds, parse_spec
 from promptflux.errors import ConfigError
+from promptflux.models.defaults import DEFAULT_TARGET
 
 BASE = {"tasks": ["sst2"], "methods": ["fixed"], "max_target_calls": 100}
 
@@ -67,7 +68,7 @@ def test_flags_win_over_the_file_and_sets_reach_the_named_method():
     base = {**BASE, "methods": ["fixed", {"name": "opro", "set": {"steps": 5}}], "seeds": [0, 1]}
     flags = {"seeds": [3], "max_target_calls": 50, "target": None, "methods": None}
     spec = build_spec(base, flags, {"opro.candidates_per_step": 2, "fixed.instruction": "Hi"})
-    assert spec.seeds == [3] and spec.max_target_calls == 50 and spec.target == "smollm2"
+    assert spec.seeds == [3] and spec.max_target_calls == 50 and spec.target == DEFAULT_TARGET
     assert spec.method("opro").set == {"steps": 5, "candidates_per_step": 2}
     assert spec.method("fixed").set == {"instruction": "Hi"}
     # --methods replaces the file's list; a --set naming a method not in the grid is an error

@@ -11,6 +11,7 @@ from promptflux.compare.ray_executor import needs_gpu, run_ray
 from promptflux.compare.spec import parse_spec
 from promptflux.compare.trials import check_stored, one_line, plan_trials, task_slug
 from promptflux.errors import ConfigError
+from promptflux.models.defaults import DEFAULT_OPTIMIZER
 from promptflux.runs import RunFolder
 
 GRID = {
@@ -42,7 +43,7 @@ def test_one_trial_per_task_method_and_seed_with_the_shared_budget(tmp_path):
     assert human.spec.method == "fixed" and human.spec.hyperparameters["instruction"] == "Answer."
     opro = next(t for t in trials if t.label == "opro")
     assert opro.spec.hyperparameters["steps"] == 3  # the quick preset
-    assert opro.spec.optimizer_model == "smollm2" and first.spec.optimizer_model is None
+    assert opro.spec.optimizer_model == DEFAULT_OPTIMIZER and first.spec.optimizer_model is None
     assert all(t.state() == "new" for t in trials)
 
 

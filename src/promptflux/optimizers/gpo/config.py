@@ -159,8 +159,9 @@ class GPOConfig(ProposalConfig):
         retrieval, refinement and the cosine limit schedule stay as in the default (with T=3 the limits
         are 50, 40 and 20 words). Two choices are measured, not the paper's (benchmarks/RESULTS.md):
         `start="induced"` — from "Let's think step by step." alone the 1.5B optimiser kept rewriting
-        that sentence (ii/first_word_letter dev 0.00 after 3 steps; induced: 1.00) — and temperature
-        0.7, at which the 1.5B's inductions stay on the task more often than at 1.0.
+        that sentence (ii/first_word_letter: dev 0.00 after 3 steps; induced: 1.00) — and temperature
+        0.7 (at 1.0 the 1.5B's first inductions on ii/antonyms wandered off the task, e.g. "Find the
+        inverse operation for each given operation.").
         """
         return cls(
             steps=3,
