@@ -123,8 +123,8 @@ def test_sampling_is_reproducible_by_sample_id(small_llamacpp):
 
 
 @pytest.mark.slow
-def test_the_large_model_writes_an_instruction_in_tags():
-    lm = load_model(LARGE)
+def test_the_large_model_writes_an_instruction_in_tags_and_scores():
+    lm = load_model(f"{LARGE}@llamacpp")  # log-probs on llama.cpp too: no 6 GB fp32 copy in a test
     (gen,) = lm.generate(
         [
             GenRequest(
@@ -134,6 +134,8 @@ def test_the_large_model_writes_an_instruction_in_tags():
             )
         ]
     )
+    (score,) = lm.score([ScoreRequest("The opposite of hot is", (" cold", " purple"))])
     lm.close()
     assert "<START>" in gen.text and "<END>" in gen.text, gen.text
     assert "opposite" in gen.text.lower() or "antonym" in gen.text.lower(), gen.text
+    assert all(math.isfinite(x) for x in score.logprobs) and score.logprobs[0] > score.logprobs[1] + 2.0
