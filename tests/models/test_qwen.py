@@ -11,6 +11,7 @@ from promptflux.errors import ConfigError
 from promptflux.models import load_model
 from promptflux.models.embedded import EMBEDDED, QWEN_05B, assemble_split, is_verified
 from promptflux.models.routed import RoutedLM
+from promptflux.optimizers.induction import induction_prompt
 from promptflux.types import GenRequest, SamplingParams, ScoreRequest
 
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
@@ -118,8 +119,13 @@ def test_sampling_is_reproducible_by_sample_id(small_llamacpp):
     ask = [
         GenRequest("Write one short instruction for a language model.", params, sample_id=i) for i in (1, 2)
     ]
-    first, again = small_llamacpp.generate(ask), small_llamacpp.generate(ask[::-1])[::-1]
-    assert [g.text for g in first] == [g.text for g in again]
+    small_llamacpp.llm.reset()  # no cached prefix: llama.cpp's sums round differently on a reused one
+    first = small_llamacpp.generate(ask)
+    small_llamacpp.generate([GenRequest("Something else entirely.", params)])
+    small_llamacpp.llm.reset()
+    again = small_llamacpp.generate(ask)
+    assert [g.text for g in first] == [g.text for g in again]  # seeded by sample id, not by call count
+    assert first[0].text != first[1].text
 
 
 @pytest.mark.slow
@@ -128,8 +134,7 @@ def test_the_large_model_writes_an_instruction_in_tags_and_scores():
     (gen,) = lm.generate(
         [
             GenRequest(
-                "Inputs and outputs: hot -> cold, tall -> short, early -> late. Which instruction turns "
-                "each input into its output? Write only the instruction between <START> and <END>.",
+                induction_prompt([("hot", "cold"), ("tall", "short"), ("early", "late"), ("open", "closed")]),
                 SamplingParams(max_new_tokens=40),
             )
         ]
