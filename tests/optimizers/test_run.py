@@ -112,6 +112,13 @@ def gpo_slots(run_dir: Path) -> list[dict]:
     return [s for e in read_events(run_dir / "events.jsonl", kind="gpo_step") for s in e["slots"]]
 
 
+def gpo_start_attempts(run_dir: Path) -> int:
+    """Optimiser calls of the induced start (the quick preset's `start="induced"`), before step 0's slots."""
+    return sum(
+        s["attempts"] for e in read_events(run_dir / "events.jsonl", kind="gpo_start") for s in e["slots"]
+    )
+
+
 @pytest.mark.slow
 def test_gpo_with_the_real_embedded_model_runs_end_to_end(tmp_path, task_spec):
     """SmolLM2 as optimiser and target through the HF backend: every reply is parsed, measured, logged."""
@@ -123,7 +130,9 @@ def test_gpo_with_the_real_embedded_model_runs_end_to_end(tmp_path, task_spec):
     assert set(result["prompts"]) == {"chosen", "no instruction", "initial prompt"}
     slots = gpo_slots(tmp_path / "run")
     assert len(slots) == 2 * 3
-    assert result["budget"]["optimizer_calls"] == sum(s["attempts"] for s in slots)
+    starts = gpo_start_attempts(tmp_path / "run")
+    assert starts >= 3  # one induction request per candidate, at least
+    assert result["budget"]["optimizer_calls"] == starts + sum(s["attempts"] for s in slots)
     for s in slots:  # a usable prompt, or a reason it was dropped; distances for every parsed reply
         assert (s["prompt"] is None) == (s["dropped"] is not None)
         assert len(s["distances"]) + len(s["parse_failures"]) == s["attempts"]
@@ -147,7 +156,8 @@ def test_gpo_with_the_optimiser_behind_the_real_llama_cpp_server(tmp_path, task_
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["method"] == "gpo" and result["best_prompt"]
     slots = gpo_slots(tmp_path / "run")
-    assert result["budget"]["optimizer_calls"] == sum(s["attempts"] for s in slots) >= 6
+    starts = gpo_start_attempts(tmp_path / "run")
+    assert result["budget"]["optimizer_calls"] == starts + sum(s["attempts"] for s in slots) >= 6 + 3
     assert result["budget"]["optimizer_completion_tokens"] > 0
 
 
