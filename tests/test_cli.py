@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from promptflux.models.defaults import DEFAULT_TARGET
+
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -68,7 +70,9 @@ def test_eval_with_the_embedded_model(tmp_path):
         str(tmp_path / "c"),
     )
     report = json.loads(out.stdout)
-    assert report["model"] == "smollm2" and report["n"] == 100 and report["accuracy"] > 0.7
+    # The default target: Qwen2.5-Coder-0.5B, SST-2 label log-probs on the transformers engine
+    # (MODELS.md: 0.775 with no instruction on test[:200]).
+    assert report["model"] == DEFAULT_TARGET and report["n"] == 100 and report["accuracy"] > 0.65
 
 
 @pytest.mark.parametrize(
