@@ -141,7 +141,8 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> LanguageMod
         return _embedded(name, engine or None, options)
     if name in EMBEDDED:
         raise ConfigError(
-            f"unknown engine {engine!r} in {spec!r}; use {name}, or {name}@ with one of: {', '.join(ENGINES)}"
+            f"unknown engine {engine!r} in {spec!r}; use {name}, or {name}@<engine> with <engine> "
+            f"one of: {', '.join(ENGINES)}"
         )
     if spec == "tiny-random" or spec.startswith("tiny-random:"):
         return _tiny(spec.partition(":")[2], options)
