@@ -193,3 +193,18 @@ def test_frozen_base_scores_like_the_model_before_its_adapter_trained():
     assert all(
         math.isclose(a, b, abs_tol=1e-5) for a, b in zip(frozen.score([req])[0].logprobs, before.logprobs)
     )
+
+
+def test_int8_is_a_distinct_model_that_scores_close_to_fp32_and_refuses_lora():
+    from promptflux.errors import ConfigError
+
+    exact = tiny_random_model(seed=0)
+    int8 = tiny_random_model(seed=0, settings=HFSettings(dtype="int8"))
+    assert int8.fingerprint().endswith("|int8-dynamic") and exact.fingerprint().endswith("|float32")
+    assert any("quantized" in type(m).__module__ for m in int8.model.modules())
+    requests = [ScoreRequest(f"Input {i}: some words here", (" yes", " no")) for i in range(6)]
+    for a, b in zip(exact.score(requests), int8.score(requests)):
+        assert a.logprobs != b.logprobs and a.logprobs == pytest.approx(b.logprobs, abs=0.5)
+    with pytest.raises(ConfigError, match="int8-quantised") as err:
+        int8.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))
+    assert "\n" not in str(err.value)

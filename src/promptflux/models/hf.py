@@ -1,4 +1,4 @@
-"""Hugging Face transformers backend (CPU or CUDA, fp32 or bf16), with an optional LoRA trainable mode.
+"""Hugging Face transformers backend (CPU or CUDA; fp32, bf16, or int8 on CPU); LoRA lives in hf_lora.py.
 
 Scoring is where prompt optimisation spends its compute: P prompts x N examples, each a short input
 after the same instruction. Requests are therefore grouped by shared token prefix; each group's prefix
@@ -12,9 +12,7 @@ run that makes the same calls in the same order samples the same texts, without 
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import torch
 
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel, chat_messages, cut_at_stop, plain_conversation
+from promptflux.models.hf_lora import FrozenBase, LoraSettings, LoraTrainable
 from promptflux.models.scoring import ScoreUnit, chunk_by_length, plan_prefix_groups
 from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
 
@@ -31,7 +30,9 @@ class HFSettings:
     """How the model is loaded and batched."""
 
     device: str = "auto"  # "auto" picks cuda when available
-    dtype: str = "auto"  # "auto": bf16 on CUDA, fp32 on CPU; or float32 / bfloat16 / float16
+    # "auto": bf16 on CUDA, fp32 on CPU; or float32 / bfloat16 / float16, or int8 (CPU: the linear
+    # layers quantised to int8 with dynamic activation scales, the rest fp32)
+    dtype: str = "auto"
     batch_size: int = 64  # sequences per forward pass when scoring
     gen_batch_size: int = 16  # prompts per generate call
     max_batch_tokens: int = 8192  # caps batch_size x padded length when scoring
@@ -39,24 +40,12 @@ class HFSettings:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA adapter for the trainable mode (GFlowPO, PPO prompt-LM).
-
-    Defaults are the GFlowPO reference's: r 16, alpha 32, dropout 0.05, and peft's default targets for
-    Llama-style models (query and value projections), which is what the reference ends up using.
-    """
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
-
-
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INT8 = "int8"  # dynamic int8 quantisation of the linear layers (CPU only)
 
 
 def resolve_device_dtype(settings: HFSettings) -> tuple[torch.device, torch.dtype]:
+    """The device and the dtype the weights are loaded in (int8 loads fp32, then quantises)."""
     device = settings.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -66,12 +55,43 @@ def resolve_device_dtype(settings: HFSettings) -> tuple[torch.device, torch.dtyp
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     elif settings.dtype in _DTYPES:
         dtype = _DTYPES[settings.dtype]
+    elif settings.dtype == INT8:
+        if device != "cpu":
+            raise ConfigError("dtype int8 (dynamic quantisation) runs on the CPU only; use --device cpu")
+        dtype = torch.float32
     else:
-        raise ConfigError(f"unknown dtype {settings.dtype!r}; choose auto, {', '.join(_DTYPES)}")
+        raise ConfigError(f"unknown dtype {settings.dtype!r}; choose auto, {', '.join(_DTYPES)}, {INT8}")
     return torch.device(device), dtype
 
 
-class HFLanguageModel(LanguageModel):
+def precision_label(settings: HFSettings, dtype: torch.dtype) -> str:
+    """The numeric format as it enters fingerprints: a quantised model is a different model."""
+    return "int8-dynamic" if settings.dtype == INT8 else str(dtype).removeprefix("torch.")
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer blocks' nn.Linear layers as int8 (per-output-channel weight scales, activation
+    scales per call; fbgemm kernels on x86). The vocabulary head stays fp32: its 150k rows are where
+    one coarse scale hurts most, and it runs only where logits are read."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    head = model.get_output_embeddings()
+    names = {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module is not head
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return quantize_dynamic(model, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8)
+
+
+__all__ = ["FrozenBase", "HFLanguageModel", "HFSettings", "LoraSettings", "resolve_device_dtype"]
+
+
+class HFLanguageModel(LoraTrainable, LanguageModel):
     """A causal LM from transformers. Construct with `from_pretrained` or from an in-memory model."""
 
     def __init__(self, model, tokenizer, name: str, settings: HFSettings = HFSettings()) -> None:
@@ -80,13 +100,14 @@ class HFLanguageModel(LanguageModel):
         self.settings = settings
         self.device, self.dtype = resolve_device_dtype(settings)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.quantized = settings.dtype == INT8
+        if self.quantized:
+            self.model = quantize_int8(self.model)
         self.tokenizer = tokenizer
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         self._calls = 0
-        self._lora = False
-        self._adapter_enabled = False
 
     @classmethod
     def from_pretrained(cls, path: str | Path, name: str | None = None, settings: HFSettings = HFSettings()):
@@ -106,19 +127,10 @@ class HFLanguageModel(LanguageModel):
     # ------------------------------------------------------------------ identity
 
     def fingerprint(self) -> str:
-        base = f"hf:{self.name}|{str(self.dtype).removeprefix('torch.')}"
+        base = f"hf:{self.name}|{precision_label(self.settings, self.dtype)}"
         if self._lora and self._adapter_enabled:
             return f"{base}|lora:{self.adapter_digest()}"
         return base
-
-    def adapter_digest(self) -> str:
-        """Hash of the LoRA weights: a trained adapter is a different model for caching purposes."""
-        h = hashlib.sha256()
-        for name, p in sorted(self.model.named_parameters()):
-            if "lora_" in name:
-                h.update(name.encode())
-                h.update(p.detach().float().cpu().numpy().tobytes())
-        return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ rendering
 
@@ -277,102 +289,7 @@ class HFLanguageModel(LanguageModel):
         """CUDA devices whose RNG a forked-RNG block must save and restore (none on CPU)."""
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
-    # ------------------------------------------------------------------ trainable mode
-
-    def add_lora(self, lora: LoraSettings = LoraSettings()) -> None:
-        """Wrap the model with a trainable LoRA adapter (peft). Base weights stay frozen."""
-        from peft import LoraConfig, get_peft_model
-
-        if self._lora:
-            raise ConfigError(f"{self.name} already has a LoRA adapter")
-        config = LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-            task_type="CAUSAL_LM",
-        )
-        self.model = get_peft_model(self.model, config)
-        self._lora = True
-        self._adapter_enabled = True
-
-    @property
-    def has_adapter(self) -> bool:
-        return self._lora
-
-    @contextmanager
-    def adapter_disabled(self) -> Iterator[None]:
-        """The reference prior p_ref: the same weights with the adapter switched off."""
-        if not self._lora:
-            yield
-            return
-        self._adapter_enabled = False
-        try:
-            with self.model.disable_adapter():
-                yield
-        finally:
-            self._adapter_enabled = True
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
-
-    def sequence_log_probs(
-        self, contexts: Sequence[list[int]], continuations: Sequence[list[int]]
-    ) -> torch.Tensor:
-        """Summed log-probabilities of each continuation given its context, differentiable. Shape (B,).
-
-        Takes token ids (from `render` and the sampled tokens) so a policy's own samples are scored
-        exactly as they were generated, with no re-tokenisation drift.
-        """
-        seqs = [list(c) + list(z) for c, z in zip(contexts, continuations)]
-        B, T = len(seqs), max(map(len, seqs))
-        K = max(len(z) for z in continuations) + 1  # the logits that predict continuation tokens
-        pad = self.tokenizer.pad_token_id
-        # Left padding aligns every continuation with the end of its row, so the vocabulary head runs on
-        # the last K positions only (memory grows with the continuation, not with the meta-prompt).
-        ids = torch.full((B, T), pad, dtype=torch.long, device=self.device)
-        mask = torch.zeros((B, T), dtype=torch.long, device=self.device)
-        target_mask = torch.zeros((B, K - 1), dtype=torch.bool, device=self.device)
-        for b, (z, s) in enumerate(zip(continuations, seqs)):
-            ids[b, T - len(s) :] = torch.tensor(s, device=self.device)
-            mask[b, T - len(s) :] = 1
-            target_mask[b, K - 1 - len(z) :] = True
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=K
-        ).logits
-        logits = logits[:, :-1].float()  # (B, K-1, V): position i predicts token T-K+1+i
-        targets = ids[:, T - K + 1 :]  # (B, K-1)
-        token_lp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
-        return (token_lp * target_mask).sum(-1)
-
 
 def _until_eos(row: torch.Tensor, eos: int) -> torch.Tensor:
     hits = (row == eos).nonzero()
     return row[: hits[0].item()] if len(hits) else row
-
-
-class FrozenBase(LanguageModel):
-    """The base weights of an adapted model, as a frozen model of its own.
-
-    Lets the target (or the reference prior) share weights with a LoRA prompt-LM: every call runs with
-    the adapter switched off, and the fingerprint is the base model's, so cached answers stay valid
-    while the adapter trains.
-    """
-
-    def __init__(self, lm: HFLanguageModel) -> None:
-        super().__init__()
-        self.lm = lm
-        self.name = lm.name
-
-    def fingerprint(self) -> str:
-        with self.lm.adapter_disabled():
-            return self.lm.fingerprint()
-
-    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        with self.lm.adapter_disabled():
-            return self.lm._generate(requests)
-
-    def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        with self.lm.adapter_disabled():
-            return self.lm._score(requests)

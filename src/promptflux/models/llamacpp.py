@@ -1,11 +1,14 @@
-"""llama.cpp in-process: fast generation (and log-probs) on a quantised GGUF, no server, no HTTP.
+"""llama.cpp in-process: fast generation and log-probs on a quantised GGUF, no server, no HTTP.
 
 Why in-process next to the server backend (`llamacpp_server.py`): a prompt search sends thousands of
-short requests that share an instruction. In-process, the requests are ordered so that neighbours share
-their longest token prefix, and llama.cpp's KV cache keeps that prefix: each example pays only for its
-own tokens. Log-probs are read from the logits of the continuation positions only (one position when
-every label is one token), with no vocabulary sort and no off-by-one for models without BOS — the two
-problems of the server's echoed prompt log-probs.
+short requests that share an instruction. In-process, requests sharing an instruction are decoded from
+one copy of its KV cache, many sequences advance in each decode step (`llamacpp_batch.py`), and
+log-probs are read from the logits of the continuation positions only (one position when every label is
+one token), with no vocabulary sort and no off-by-one for models without BOS — the two problems of the
+server's echoed prompt log-probs.
+
+Sampling is done here, in numpy, from a generator seeded by (seed, input, sample id, draw), so a sample
+does not depend on which other requests shared its batch, or in what order.
 
 Prompts are rendered with the GGUF's own chat template (Jinja, as transformers renders it), so the
 engine sees the same conversation text as the transformers engine of the same model.
@@ -23,15 +26,23 @@ import numpy as np
 
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel, chat_messages, cut_at_stop, plain_conversation
-from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult
+from promptflux.models.llamacpp_batch import BatchedContext, Job
+from promptflux.types import Generation, GenRequest, SamplingParams, ScoreRequest, ScoreResult
+
+
+def engine_label(label: str) -> str:
+    """How an in-process llama.cpp engine on the file `label` names itself in fingerprints."""
+    return f"llamacpp-batched:{label}"
+
 
 _INSTALL_HINT = "llama-cpp-python is not installed; run scripts/install.sh (or pip install llama-cpp-python)"
 
 
 @dataclass(frozen=True)
 class LlamaCppSettings:
-    n_ctx: int = 4096  # meta-prompts of the optimiser methods reach ~2k tokens
+    n_ctx: int = 8192  # KV cells shared by all slots; optimiser meta-prompts reach ~2k tokens
     n_batch: int = 512
+    slots: int = 16  # sequences decoded together (benchmarks/target_engines.py measures the choice)
     threads: int | None = None  # None: torch's thread count (compare sets it per parallel trial)
     seed: int = 0
 
@@ -62,14 +73,18 @@ class LlamaCppEngine(LanguageModel):
         self.label = label
         self.settings = settings
         self._lib = llama_cpp
+        # The high-level object loads the weights and tokenises; its own context stays unused (small).
         self.llm = llama_cpp.Llama(
-            model_path=str(path),
+            model_path=str(path), n_ctx=64, n_batch=64, logits_all=False, verbose=False
+        )
+        self.batched = BatchedContext(
+            llama_cpp,
+            self.llm._model.model,
+            self.llm.n_vocab(),
+            slots=settings.slots,
             n_ctx=settings.n_ctx,
             n_batch=settings.n_batch,
-            n_threads=_threads(settings),
-            n_threads_batch=_threads(settings),
-            logits_all=False,
-            verbose=False,
+            threads=_threads(settings),
         )
         self._template = _compile_template(self.llm.metadata.get("tokenizer.chat_template"))
         self._vocab = self.llm._model.vocab
@@ -77,9 +92,12 @@ class LlamaCppEngine(LanguageModel):
         self._eos = self._token_text(self.llm.token_eos())
 
     def fingerprint(self) -> str:
-        return f"llamacpp-inproc:{self.label}"
+        return engine_label(self.label)
 
     def close(self) -> None:
+        batched = getattr(self, "batched", None)
+        if batched is not None:
+            batched.close()
         llm, self.llm = getattr(self, "llm", None), None
         if llm is not None:
             llm.close()
@@ -115,100 +133,100 @@ class LlamaCppEngine(LanguageModel):
     def _tokenize(self, text: str, special: bool, add_bos: bool = True) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
-    # ------------------------------------------------------------------ KV cache reuse
-
-    def _feed(self, tokens: list[int]) -> np.ndarray:
-        """Make `tokens` the evaluated sequence, reusing the cached common prefix; last logits (V,)."""
-        llm = self.llm
-        if len(tokens) > llm.n_ctx():
-            raise ConfigError(
-                f"a request of {len(tokens)} tokens exceeds the llama.cpp context of {llm.n_ctx()}; "
-                "shorten the prompt or raise n_ctx"
-            )
-        cached = llm.input_ids[: llm.n_tokens]
-        common = 0
-        for a, b in zip(cached, tokens):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)  # re-run at least one token: its logits are needed
-        llm._ctx.kv_cache_seq_rm(-1, common, -1)
-        llm.n_tokens = common
-        llm.eval(tokens[common:])
-        return self._last_logits()
-
-    def _last_logits(self) -> np.ndarray:
-        ptr = self._lib.llama_get_logits_ith(self.llm._ctx.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).astype(np.float64)
-
     # ------------------------------------------------------------------ scoring
 
     def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        rendered = [self.render(r.context, r.chat, r.system) for r in requests]
-        out: list[ScoreResult | None] = [None] * len(requests)
-        for i in sorted(range(len(requests)), key=lambda i: rendered[i]):  # neighbours share prefixes
-            ctx, req = rendered[i], requests[i]
+        jobs: list[Job] = []
+        labels: list[list[list[int]]] = []
+        lengths: list[int] = []
+        for i, req in enumerate(requests):
+            ctx = self.render(req.context, req.chat, req.system)
             conts = [self._tokenize(c, special=False, add_bos=False) for c in req.continuations]
             if any(not c for c in conts):
                 raise ConfigError(f"empty continuation in score request {req.continuations!r}")
-            first = _log_softmax(self._feed(ctx))
-            values = []
-            for cont in conts:
-                total = float(first[cont[0]])
-                for k in range(1, len(cont)):
-                    total += float(_log_softmax(self._feed(ctx + cont[:k]))[cont[k]])
-                values.append(total)
-            out[i] = ScoreResult(tuple(values), len(ctx))
-        return out  # type: ignore[return-value]
+            labels.append(conts)
+            lengths.append(len(ctx))
+            if all(len(c) == 1 for c in conts):  # every label one token: read them all at one position
+                jobs.append(Job((i, -1), ctx, len(ctx) - 1))
+            else:
+                jobs.extend(Job((i, j), ctx + c[:-1], len(ctx) - 1) for j, c in enumerate(conts))
+        self.batched.run(jobs)
+        values = [[0.0] * len(c) for c in labels]
+        for job in jobs:
+            i, j = job.key  # type: ignore[misc]
+            rows = _log_softmax(job.rows)  # type: ignore[arg-type]
+            if j < 0:
+                values[i] = [float(rows[-1, c[0]]) for c in labels[i]]
+            else:
+                values[i][j] = float(sum(rows[k, t] for k, t in enumerate(labels[i][j])))
+        return [ScoreResult(tuple(v), n) for v, n in zip(values, lengths)]
 
     # ------------------------------------------------------------------ generation
 
     def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        rendered = [self.render(r.prompt, r.chat, r.system, r.history, r.prefill) for r in requests]
-        out: list[Generation | None] = [None] * len(requests)
-        for i in sorted(range(len(requests)), key=lambda i: rendered[i]):
-            req, tokens = requests[i], rendered[i]
-            texts, completion = [], 0
+        jobs: list[Job] = []
+        lengths: list[int] = []
+        for i, req in enumerate(requests):
+            tokens = self.render(req.prompt, req.chat, req.system, req.history, req.prefill)
+            lengths.append(len(tokens))
             for k in range(req.n):
-                text, n_new = self._complete(tokens, req, self._seed(tokens, req.sample_id, k))
-                texts.append(req.prefill + text)
-                completion += n_new
-            out[i] = Generation(tuple(texts), len(tokens), completion)
-        return out  # type: ignore[return-value]
+                rng = np.random.default_rng(self._seed(tokens, req.sample_id, k))
+                state = _Decoding(req.params, rng)
+                jobs.append(Job((i, k), tokens, len(tokens) - 1, req.params.max_new_tokens, state=state))
+        self.batched.run(jobs, self._choose)
+        texts: list[list[str]] = [[""] * r.n for r in requests]
+        completion = [0] * len(requests)
+        for job in jobs:
+            i, k = job.key  # type: ignore[misc]
+            texts[i][k] = requests[i].prefill + job.state.text  # type: ignore[union-attr]
+            completion[i] += len(job.new)
+        return [Generation(tuple(t), n, c) for t, n, c in zip(texts, lengths, completion)]
 
     def _seed(self, tokens: list[int], sample_id: int, k: int) -> int:
         """A sampling seed fixed by (engine seed, input, sample id, draw): order-independent and resumable."""
         key = f"{self.settings.seed}|{sample_id}|{k}|{','.join(map(str, tokens))}".encode()
         return int.from_bytes(hashlib.sha256(key).digest()[:4], "little")
 
-    def _complete(self, tokens: list[int], req: GenRequest, seed: int) -> tuple[str, int]:
-        params = req.params
-        if len(tokens) + params.max_new_tokens > self.llm.n_ctx():
-            raise ConfigError(
-                f"a request of {len(tokens)} tokens plus {params.max_new_tokens} new ones exceeds the "
-                f"llama.cpp context of {self.llm.n_ctx()}; shorten the prompt or raise n_ctx"
-            )
-        self.llm.set_seed(seed)
-        sampling = {"temp": 0.0} if params.greedy else {"temp": params.temperature, "top_p": params.top_p}
-        new: list[int] = []
-        text = ""
-        for token in self.llm.generate(
-            tokens, top_k=0, min_p=0.0, typical_p=1.0, repeat_penalty=1.0, reset=True, **sampling
-        ):
-            if self._lib.llama_vocab_is_eog(self._vocab, token):
-                break
-            new.append(token)
-            text = self.llm.detokenize(new).decode("utf-8", errors="ignore")
-            if params.stop and any(s in text for s in params.stop):
-                break
-            if len(new) >= params.max_new_tokens:
-                break
-        return cut_at_stop(text, params.stop), len(new)
+    def _choose(self, job: Job, logits: np.ndarray) -> bool:
+        """Append the next token of a generating job; False once it is finished (end, stop or length)."""
+        state: _Decoding = job.state  # type: ignore[assignment]
+        params = state.params
+        if len(job.new) >= params.max_new_tokens:
+            return False
+        token = int(np.argmax(logits)) if params.greedy else _sample(logits, params, state.rng)
+        if self._lib.llama_vocab_is_eog(self._vocab, token):
+            return False
+        job.new.append(token)
+        state.text = self.llm.detokenize(job.new).decode("utf-8", errors="ignore")
+        if params.stop and any(s in state.text for s in params.stop):
+            state.text = cut_at_stop(state.text, params.stop)
+            return False
+        return len(job.new) < params.max_new_tokens
+
+
+@dataclass
+class _Decoding:
+    params: SamplingParams
+    rng: np.random.Generator
+    text: str = ""
+
+
+def _sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
+    """Temperature and nucleus (top-p) sampling from one row of logits."""
+    z = logits.astype(np.float64) / max(params.temperature, 1e-6)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if params.top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), params.top_p)) + 1]
+        return int(rng.choice(keep, p=p[keep] / p[keep].sum()))
+    return int(rng.choice(len(p), p=p))
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    """Row-wise log-softmax in float64."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _compile_template(source: str | None):

@@ -22,7 +22,7 @@ from pathlib import Path
 from promptflux.errors import ConfigError
 from promptflux.models.base import LanguageModel
 from promptflux.models.embedded import EMBEDDED, materialize
-from promptflux.models.hf import HFLanguageModel, HFSettings, resolve_device_dtype
+from promptflux.models.hf import HFLanguageModel, HFSettings, precision_label, resolve_device_dtype
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"  # may be unset (local servers need no key); any other name must be set
 
@@ -75,6 +75,7 @@ def _embedded(name: str, engine: str | None, options: ModelOptions) -> LanguageM
         return _embedded_llamacpp(name, options)
     if EMBEDDED[name].generation_engine == "hf":
         return _embedded_hf(name, options)
+    from promptflux.models.llamacpp import engine_label
     from promptflux.models.routed import RoutedLM
 
     _, dtype = resolve_device_dtype(options.hf)
@@ -82,8 +83,8 @@ def _embedded(name: str, engine: str | None, options: ModelOptions) -> LanguageM
         name,
         generator=lambda: _embedded_llamacpp(name, options),
         scorer=lambda: _embedded_hf(name, options),
-        generator_label=f"llamacpp-inproc:{_gguf_label(name)}",
-        scorer_label=f"hf:{name}|{str(dtype).removeprefix('torch.')}",
+        generator_label=engine_label(_gguf_label(name)),
+        scorer_label=f"hf:{name}|{precision_label(options.hf, dtype)}",
     )
 
 
