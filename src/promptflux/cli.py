@@ -1,4 +1,4 @@
-"""Command line: `promptflux tasks | models | methods | eval | optimize | compare`.
+"""Command line: `promptflux tasks | models | methods | eval | optimize | compare | export`.
 
 Every PromptfluxError ends as one line `error: ...` on stderr with exit code 2. Evaluations are
 cached chunk by chunk, so an interrupted command loses nothing already scored.
@@ -433,6 +433,12 @@ def _print_comparison(summary: dict, out: Path) -> None:
             if row[-1]:
                 console.print(f"  {row[0]}: {row[-1]}", highlight=False)
     console.print(f"report: {out / 'report.html'} (table.md, summary.json, curves.png)")
+
+
+# ---------------------------------------------------------------------- issue 15 (bodies in cli_extras.py)
+from promptflux.cli_extras import export_command  # noqa: E402
+
+app.command("export")(export_command)
 
 
 def _read_run_config(path: Path) -> dict:
