@@ -40,6 +40,12 @@ RetriesOpt = Annotated[
     int | None, typer.Option(min=0, help="HTTP backends: retries after a timeout/5xx/429 (default 4).")
 ]
 DataSeedOpt = Annotated[int | None, typer.Option(min=0, help="Data seed (classification tasks).")]
+PatienceOpt = Annotated[
+    int | None, typer.Option(min=1, help="Stop after N steps without a better best validation score.")
+]
+TargetScoreOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="Stop once the best validation score reaches this.")
+]
 
 
 @app.command()
@@ -219,6 +225,8 @@ def optimize(
     ] = None,
     timeout: TimeoutOpt = None,
     retries: RetriesOpt = None,
+    patience: PatienceOpt = None,
+    target_score: TargetScoreOpt = None,
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end.
 
@@ -240,6 +248,7 @@ def optimize(
             task=task, method=method, preset=preset, config=config, set=set_, task_option=task_option,
             target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
             seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
+            patience=patience, target_score=target_score,
         )  # fmt: skip
         given = [f"--{k.replace('_', '-')}" for k, v in fixed.items() if v is not None]
         if given:
@@ -253,6 +262,7 @@ def optimize(
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, **changes,
+            patience=patience, target_score=target_score,
         )  # fmt: skip
         fields.update({k: v for k, v in flags.items() if v is not None})
         if task_option:
@@ -342,6 +352,8 @@ def compare(
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Only rebuild the report of the --out folder.")
     ] = False,
+    patience: PatienceOpt = None,
+    target_score: TargetScoreOpt = None,
 ) -> None:
     """Compare methods fairly: every task x method x seed at one budget, then one report.
 
@@ -368,7 +380,7 @@ def compare(
         max_wall_seconds=max_wall_seconds, target=target, prompt_lm=prompt_lm,
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
         device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
-        max_retries=retries,
+        max_retries=retries, patience=patience, target_score=target_score,
     )  # fmt: skip
     spec = grid.build_spec(base, flags, _parse_sets(set_ or []), str(config or "compare"))
     with _trial_progress(ray or ray_address is not None) as (on_plan, on_done):
@@ -436,6 +448,7 @@ def _print_comparison(summary: dict, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------- issue 15 (bodies in cli_extras.py)
+from promptflux.cli_extras import ended_line as _ended_line  # noqa: E402
 from promptflux.cli_extras import export_command  # noqa: E402
 
 app.command("export")(export_command)
@@ -502,6 +515,7 @@ def _print_result(result: dict, folder: Path) -> None:
         f"target calls {b['target_calls']} (+{b['selection_calls']} for validation/test), "
         f"optimiser calls {b['optimizer_calls']}, {b['wall_seconds']:.0f} s"
         + (f"; stopped early: {result['stopped']}" if result["stopped"] else "")
+        + _ended_line(result)
         + f"\nrun folder: {folder} (events.jsonl, result.json, curve.png)"
     )
 

@@ -38,3 +38,13 @@ def export_command(
         more = f" (+ rank-2 … rank-{len(done.prompts)}/)" if len(done.prompts) > 1 else ""
         short = f"; only {len(done.prompts)} prompt(s) were validated" if len(done.prompts) < top else ""
         console.print(f"exported to {done.out}: {', '.join(FILES)}{more}{short}", highlight=False)
+
+
+def ended_line(result: dict) -> str:
+    """The result table's line saying why the run ended (empty for a budget stop, said already)."""
+    from promptflux.runs.stopping import describe_end
+
+    end = result.get("ended")
+    if not end or end["reason"] == "budget":
+        return ""
+    return f"\nended: {describe_end(end)}"

@@ -27,6 +27,7 @@ from promptflux.optimizers.base import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.runs import RunFolder
 from promptflux.runs.driver import Selection, run_optimizer
+from promptflux.runs.stopping import EarlyStopping, StopRule
 from promptflux.tasks import get_task
 from promptflux.tasks.base import Task
 
@@ -57,6 +58,9 @@ class RunSpec(BaseModel):
     val_split: str = "dev"
     test_split: str = "test"
     test_examples: int | None = Field(None, ge=1)  # a fixed subsample of the test split (None: all)
+    # Early stopping on the best validation score (runs/stopping.py); None: off.
+    patience: int | None = Field(None, ge=1)  # steps without a higher best validation score
+    target_score: float | None = Field(None, ge=0, le=1)  # stop once the best validation score reaches it
     hyperparameters: dict[str, Any] = {}
 
     def method_config(self) -> Any:
@@ -199,6 +203,7 @@ def run(
                 baselines=reference_prompts(task),
             ),
             on_step=on_step,
+            stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),
         )
     finally:
         if ledger is not None:
