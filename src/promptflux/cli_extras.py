@@ -48,3 +48,87 @@ def ended_line(result: dict) -> str:
     if not end or end["reason"] == "budget":
         return ""
     return f"\nended: {describe_end(end)}"
+
+
+# ---------------------------------------------------------------------- dry run and prices
+
+
+def price_fields(price: list[str] | None, prices: Path | None, base: dict | None = None) -> dict:
+    """`prices` for a run or grid config: the config's own, then --prices FILE, then --price flags."""
+    from promptflux.costs import gather_prices
+
+    given = gather_prices(price, prices)
+    if not given:
+        return {}
+    return {"prices": {**((base or {}).get("prices") or {}), **given}}
+
+
+def _num(value: int | None, approx: bool = False) -> str:
+    if value is None:
+        return "?"
+    return ("~" if approx else "") + f"{value:,}"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.4f}"
+
+
+def print_projection(projection) -> None:
+    """The dry run of one run: calls and tokens per phase and model, dollars where priced."""
+    p = projection
+    table = Table(
+        "phase", "model", "calls", "prompt tokens", "completion tokens (max)", "$", box=None,
+        title=f"dry run: {p.method} on {p.task} (no model loaded, nothing run)", title_justify="left",
+    )  # fmt: skip
+    for x in p.lines:
+        who = f"{x.role} {x.model}"
+        table.add_row(
+            x.phase, who, x.bound, _num(x.prompt_tokens, not x.tokens_exact), _num(x.completion_tokens),
+            _usd(x.usd),
+        )  # fmt: skip
+    total = p.total()
+    table.add_row(
+        "total", "", _num(total["calls"]), _num(total["prompt_tokens"], True),
+        _num(total["completion_tokens"]), _usd(total["usd"]) if total["priced"] else "-",
+    )  # fmt: skip
+    console.print(table)
+    for line in [*p.token_basis, *p.notes]:
+        console.print(f"  {line}", highlight=False)
+    search = p.total("search")
+    if p.max_usd is not None:
+        verdict = "fits in" if search["usd"] <= p.max_usd else "would exceed; the run stops at"
+        console.print(f"search ${search['usd']:.4f} {verdict} --max-usd ${p.max_usd:g}", highlight=False)
+
+
+def print_grid_projection(rows: list[tuple[str, str, int, object]]) -> None:
+    """The dry run of a comparison: per task and method label (summed over seeds), then the total."""
+    table = Table(
+        "task", "method", "seeds", "search target", "optimiser", "validation", "test", "tokens", "$",
+        box=None, title="dry run: comparison (no model loaded, nothing run)", title_justify="left",
+    )  # fmt: skip
+    grand = {"calls": 0, "tokens": 0, "usd": 0.0, "unknown": False}
+    for task, label, seeds, projections in rows:
+
+        def calls(phase: str, role: str | None, projections=projections) -> str:
+            values = [p.total(phase, role)["calls"] for p in projections]
+            return "?" if None in values else f"{sum(values):,}"
+
+        tokens = sum(p.total()["prompt_tokens"] + p.total()["completion_tokens"] for p in projections)
+        cost = sum(p.total()["usd"] for p in projections)
+        grand["tokens"] += tokens
+        grand["usd"] += cost
+        for p in projections:
+            c = p.total()["calls"]
+            grand["unknown"] |= c is None
+            grand["calls"] += c or 0
+        table.add_row(
+            task, label, str(seeds), calls("search", "target"), calls("search", "optimizer"),
+            calls("validation", None), calls("test", None), f"~{tokens:,}", _usd(cost),
+        )  # fmt: skip
+    console.print(table)
+    calls_total = ("at least " if grand["unknown"] else "") + f"{grand['calls']:,}"
+    console.print(
+        f"total: {calls_total} calls, ~{grand['tokens']:,} tokens, {_usd(grand['usd'])} "
+        "(search calls are upper bounds; `optimize --dry-run` shows one trial in detail)",
+        highlight=False,
+    )
