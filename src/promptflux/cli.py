@@ -1,4 +1,4 @@
-"""Command line: `promptflux tasks | models | methods | eval | optimize | compare`.
+"""Command line: `promptflux tasks | models | methods | eval | optimize | compare | export`.
 
 Every PromptfluxError ends as one line `error: ...` on stderr with exit code 2. Evaluations are
 cached chunk by chunk, so an interrupted command loses nothing already scored.
@@ -40,6 +40,25 @@ RetriesOpt = Annotated[
     int | None, typer.Option(min=0, help="HTTP backends: retries after a timeout/5xx/429 (default 4).")
 ]
 DataSeedOpt = Annotated[int | None, typer.Option(min=0, help="Data seed (classification tasks).")]
+PatienceOpt = Annotated[
+    int | None, typer.Option(min=1, help="Stop after N steps without a better best validation score.")
+]
+TargetScoreOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="Stop once the best validation score reaches this.")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the projected calls, tokens and $ per phase; run nothing.")
+]
+PriceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--price", help="MODEL=IN/OUT dollars per million tokens (repeatable), e.g. smollm2=0.1/0.2."
+    ),
+]
+PricesOpt = Annotated[Path | None, typer.Option("--prices", help="YAML file of MODEL: IN/OUT prices.")]
+MaxUsdOpt = Annotated[
+    float | None, typer.Option(min=0.000001, help="Hard budget in dollars for the search (needs prices).")
+]
 
 
 @app.command()
@@ -219,6 +238,12 @@ def optimize(
     ] = None,
     timeout: TimeoutOpt = None,
     retries: RetriesOpt = None,
+    patience: PatienceOpt = None,
+    target_score: TargetScoreOpt = None,
+    dry_run: DryRunOpt = False,
+    price: PriceOpt = None,
+    prices: PricesOpt = None,
+    max_usd: MaxUsdOpt = None,
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end.
 
@@ -233,13 +258,15 @@ def optimize(
     spec = None
     changes = dict(
         max_target_calls=max_calls, max_optimizer_calls=max_optimizer_calls, device=device,
-        api_key_env=api_key_env, timeout=timeout, max_retries=retries,
+        api_key_env=api_key_env, timeout=timeout, max_retries=retries, max_usd=max_usd,
     )  # fmt: skip
     if resume is not None:
         fixed = dict(
             task=task, method=method, preset=preset, config=config, set=set_, task_option=task_option,
             target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
             seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
+            patience=patience, target_score=target_score, price=price, prices=prices,
+            dry_run=dry_run or None,
         )  # fmt: skip
         given = [f"--{k.replace('_', '-')}" for k, v in fixed.items() if v is not None]
         if given:
@@ -253,16 +280,23 @@ def optimize(
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, **changes,
+            patience=patience, target_score=target_score,
         )  # fmt: skip
         fields.update({k: v for k, v in flags.items() if v is not None})
         if task_option:
             fields["task_options"] = {**fields.get("task_options", {}), **_parse_sets(task_option)}
+        fields.update(_price_fields(price, prices, fields))
         name = fields.pop("method", None) or "gflowpo"
         overrides = dict(fields.pop("hyperparameters", None) or {}, **(fields.pop(name, None) or {}))
         overrides.update(_parse_sets(set_ or []))
         if seed is not None:
             overrides["seed"] = seed
         spec = make_spec(name, preset or "default", overrides, **fields)
+        if dry_run:
+            from promptflux.costs import project
+
+            _print_projection(project(spec))
+            return
         run_dir = (
             run_dir or Path("runs") / f"{spec.task.replace('/', '_')}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
@@ -342,6 +376,12 @@ def compare(
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Only rebuild the report of the --out folder.")
     ] = False,
+    patience: PatienceOpt = None,
+    target_score: TargetScoreOpt = None,
+    dry_run: DryRunOpt = False,
+    price: PriceOpt = None,
+    prices: PricesOpt = None,
+    max_usd: MaxUsdOpt = None,
 ) -> None:
     """Compare methods fairly: every task x method x seed at one budget, then one report.
 
@@ -368,9 +408,22 @@ def compare(
         max_wall_seconds=max_wall_seconds, target=target, prompt_lm=prompt_lm,
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
         device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
-        max_retries=retries,
+        max_retries=retries, patience=patience, target_score=target_score, max_usd=max_usd,
+        **_price_fields(price, prices, base),
     )  # fmt: skip
     spec = grid.build_spec(base, flags, _parse_sets(set_ or []), str(config or "compare"))
+    if dry_run:
+        from promptflux.compare.trials import run_spec
+        from promptflux.costs import project
+
+        _print_grid_projection(
+            [
+                (task, m.key, len(spec.seeds), [project(run_spec(spec, task, m.key, s)) for s in spec.seeds])
+                for task in spec.tasks
+                for m in spec.methods
+            ]
+        )
+        return
     with _trial_progress(ray or ray_address is not None) as (on_plan, on_done):
         outcome = run_comparison(
             spec,
@@ -435,6 +488,16 @@ def _print_comparison(summary: dict, out: Path) -> None:
     console.print(f"report: {out / 'report.html'} (table.md, summary.json, curves.png)")
 
 
+# ---------------------------------------------------------------------- issue 15 (bodies in cli_extras.py)
+from promptflux.cli_extras import ended_line as _ended_line  # noqa: E402
+from promptflux.cli_extras import export_command  # noqa: E402
+from promptflux.cli_extras import price_fields as _price_fields  # noqa: E402
+from promptflux.cli_extras import print_grid_projection as _print_grid_projection  # noqa: E402
+from promptflux.cli_extras import print_projection as _print_projection  # noqa: E402
+
+app.command("export")(export_command)
+
+
 def _read_run_config(path: Path) -> dict:
     from promptflux.config_files import read_yaml_mapping
 
@@ -496,6 +559,7 @@ def _print_result(result: dict, folder: Path) -> None:
         f"target calls {b['target_calls']} (+{b['selection_calls']} for validation/test), "
         f"optimiser calls {b['optimizer_calls']}, {b['wall_seconds']:.0f} s"
         + (f"; stopped early: {result['stopped']}" if result["stopped"] else "")
+        + _ended_line(result)
         + f"\nrun folder: {folder} (events.jsonl, result.json, curve.png)"
     )
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promptflux.costs.budget import make_budget
 from promptflux.errors import ConfigError
-from promptflux.evaluation import Budget, BudgetLimits, OutputCache
+from promptflux.evaluation import BudgetLimits, OutputCache
 from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions
 from promptflux.models.defaults import DEFAULT_OPTIMIZER, DEFAULT_PROMPT_LM, DEFAULT_TARGET
@@ -27,6 +28,7 @@ from promptflux.optimizers.base import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.runs import RunFolder
 from promptflux.runs.driver import Selection, run_optimizer
+from promptflux.runs.stopping import EarlyStopping, StopRule
 from promptflux.tasks import get_task
 from promptflux.tasks.base import Task
 
@@ -57,6 +59,12 @@ class RunSpec(BaseModel):
     val_split: str = "dev"
     test_split: str = "test"
     test_examples: int | None = Field(None, ge=1)  # a fixed subsample of the test split (None: all)
+    # Early stopping on the best validation score (runs/stopping.py); None: off.
+    patience: int | None = Field(None, ge=1)  # steps without a higher best validation score
+    target_score: float | None = Field(None, ge=0, le=1)  # stop once the best validation score reaches it
+    # Dollars (costs/): a hard limit on the search's spend, and prices in $ per 1M tokens by model spec.
+    max_usd: float | None = Field(None, gt=0)
+    prices: dict[str, tuple[float, float]] = {}
     hyperparameters: dict[str, Any] = {}
 
     def method_config(self) -> Any:
@@ -94,12 +102,13 @@ RESUME_CHANGES = {
     "max_target_calls": "--max-calls",
     "max_optimizer_calls": "--max-optimizer-calls",
     "max_wall_seconds": "--max-wall-seconds",
+    "max_usd": "--max-usd",
     "device": "--device",
     "api_key_env": "--api-key-env",
     "timeout": "--timeout",
     "max_retries": "--retries",
 }
-BUDGETS = ("max_target_calls", "max_optimizer_calls", "max_wall_seconds")
+BUDGETS = ("max_target_calls", "max_optimizer_calls", "max_wall_seconds", "max_usd")
 
 
 def resumed_spec(folder: RunFolder, changes: dict[str, Any] | None = None) -> RunSpec:
@@ -170,7 +179,13 @@ def run(
             optimizer_calls=spec.max_optimizer_calls,
             wall_seconds=spec.max_wall_seconds,
         )
-        budget = Budget(limits)
+        budget = make_budget(
+            limits,
+            max_usd=spec.max_usd,
+            prices=spec.prices,
+            target=spec.target,
+            optimizer=spec.optimizer_model or spec.prompt_lm,
+        )
         context = MethodContext(
             task=task,
             models=models,
@@ -199,6 +214,7 @@ def run(
                 baselines=reference_prompts(task),
             ),
             on_step=on_step,
+            stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),
         )
     finally:
         if ledger is not None:

@@ -94,8 +94,19 @@ def trial_row(r: TrialRecord, budget: int) -> dict[str, Any]:
         steps=r.steps,
         stopped=r.result["stopped"],
         note=budget_note(b["target_calls"], budget, r.steps, r.result["stopped"]),
+        early=early_stop(r.result),
     )
+    if row["early"]:
+        row["note"] = row["early"]
     return row
+
+
+def early_stop(result: dict[str, Any]) -> str | None:
+    """Why a trial stopped before its steps and budget (patience or target score), or None."""
+    from promptflux.runs.stopping import describe_end
+
+    end = result.get("ended")
+    return describe_end(end) if end and end["reason"] in ("patience", "target") else None
 
 
 def budget_note(target_calls: int, budget: int, steps: int, stopped: str | None) -> str | None:
@@ -131,7 +142,9 @@ def method_row(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
 def row_note(rows: list[dict[str, Any]], budget: int) -> str:
     done = [r for r in rows if r["status"] == "finished"]
     parts = []
-    under = [r for r in done if not r["stopped"] and r["target_calls"] < UNDER_USED * budget]
+    under = [
+        r for r in done if not r["stopped"] and not r.get("early") and r["target_calls"] < UNDER_USED * budget
+    ]
     if under:
         who = "" if len(under) == len(done) else _seeds(under) + ": "
         calls, steps = _span([r["target_calls"] for r in under]), _span([r["steps"] for r in under])
@@ -141,6 +154,11 @@ def row_note(rows: list[dict[str, Any]], budget: int) -> str:
         who = "" if len(stopped) == len(done) else " (" + _seeds(stopped) + ")"
         reasons = " / ".join(dict.fromkeys(r["stopped"].split(" (")[0] for r in stopped))
         parts.append(f"stopped on the budget{who}: {reasons}")
+    early = [r for r in done if r.get("early")]
+    if early:
+        who = "" if len(early) == len(done) else " (" + _seeds(early) + ")"
+        whys = " / ".join(dict.fromkeys(r["early"].split(": ", 1)[-1].split(" (since")[0] for r in early))
+        parts.append(f"stopped early{who} after {_span([r['steps'] for r in early])} steps: {whys}")
     parts += [f"seed {r['seed']} failed: {r['error']}" for r in rows if r["status"] == "failed"]
     parts += [
         f"seed {r['seed']} {r['status']}" for r in rows if r["status"] in ("interrupted", "not started")

@@ -74,6 +74,12 @@ class CompareSpec(BaseModel):
     max_retries: int | None = Field(None, ge=0)  # HTTP backends: retries per request (None: 4)
     test_examples: int | None = Field(None, ge=1)
     jobs: int | None = Field(None, ge=1)
+    # Early stopping of every trial on its best validation score (runs/stopping.py); None: off.
+    patience: int | None = Field(None, ge=1)
+    target_score: float | None = Field(None, ge=0, le=1)
+    # Dollars (costs/): a hard limit on each trial's search, and prices in $ per 1M tokens by model spec.
+    max_usd: float | None = Field(None, gt=0)
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     @field_validator("methods", mode="before")
     @classmethod

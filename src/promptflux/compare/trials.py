@@ -88,6 +88,10 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
             max_optimizer_calls=spec.max_optimizer_calls,
             max_wall_seconds=spec.max_wall_seconds,
             test_examples=spec.test_examples,
+            patience=spec.patience,
+            target_score=spec.target_score,
+            max_usd=spec.max_usd,
+            prices=spec.prices,
         )
     except ConfigError as e:
         raise ConfigError(f"method {label!r}: {e}") from None

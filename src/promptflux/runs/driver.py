@@ -28,6 +28,7 @@ from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
 from promptflux.runs.folder import RunFolder
 from promptflux.runs.report import plot_curves
+from promptflux.runs.stopping import EarlyStopping, ended
 from promptflux.types import Example, Usage
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,12 @@ def run_optimizer(
     budget: Budget,
     selection: Selection = Selection(),
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
+    stopping: EarlyStopping | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) `optimizer` to the end of its steps or its budget; returns the result."""
+    """Run (or resume) `optimizer` to the end of its steps or its budget; returns the result.
+
+    `stopping` (runs/stopping.py) ends the steps early on the best validation score; its state is
+    checkpointed, so a run that stopped early stays stopped on resume."""
     done = run.result()
     if done is not None:
         if not (run.path / CURVE).exists():  # the plot is a pure function of the log: redraw it
@@ -101,6 +106,8 @@ def run_optimizer(
             start, validated = int(state["step"]), dict(state["validated"])
             saved = {r: Usage(**{k: int(v) for k, v in u.items()}) for r, u in state["usage"].items()}
             budget.elapsed_before = float(state["elapsed"])
+            if stopping is not None and state.get("stopping") is not None:
+                stopping.load_state_dict(state["stopping"])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
             raise ConfigError(
                 f"{run.path / RunFolder.CHECKPOINT} does not fit this run's method "
@@ -121,8 +128,10 @@ def run_optimizer(
                 budget=budget.snapshot(),
             )
 
-    stopped = None
+    stopped, steps_done = None, start
     for step in range(start, optimizer.total_steps):
+        if stopping is not None and stopping.reason is not None:
+            break  # stopped early before a kill or resume: nothing more to step
         try:
             summary = optimizer.step(step)
         except BudgetExhausted as e:
@@ -131,6 +140,9 @@ def run_optimizer(
         validate(optimizer.candidates()[: selection.validate_top])
         summary["best_val"] = max(validated.values(), default=None)
         run.events.append("step", step=step, **summary, budget=budget.snapshot())
+        steps_done = step + 1
+        if stopping is not None and stopping.update(step, summary["best_val"]):
+            run.events.append("early_stop", **stopping.event(), budget=budget.snapshot())
         run.save_checkpoint(
             {
                 "step": step + 1,
@@ -138,6 +150,7 @@ def run_optimizer(
                 "validated": validated,
                 "usage": {role: asdict(used) for role, used in budget.used.items()},
                 "elapsed": budget.wall_seconds,
+                "stopping": None if stopping is None else stopping.state_dict(),
             }
         )
         if on_step is not None:
@@ -161,6 +174,7 @@ def run_optimizer(
     test_set = fixed_subsample(selection_evaluator.task.split(selection.test_split), selection.test_examples)
     test = {s.prompt: s for s in selection_evaluator.evaluate(unique, test_set)}
     result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)
+    result["ended"] = ended(stopped, stopping, steps_done, optimizer.total_steps)
     run.events.append("result", **result)
     plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
     run.write_result(result)  # last: a result.json means everything before it is in place

@@ -1,0 +1,122 @@
+"""How many prompts each method scores in its search, from its config and the data sizes alone.
+
+One small function per method; a method without one is projected at its budget (`--max-calls`),
+or as unknown without one. Counts assume every optimiser reply parses and every proposal is new:
+repeats are served from the run's ledger for free, so the real search costs at most this many target
+calls (exactly this many when no reply is retried or repeated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+VALIDATE_TOP = 5  # the driver validates the top 5 new candidates after each step (runs/driver.py)
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    prompts: int | None  # prompt evaluations in the search (None: no formula for this method)
+    split: str = "train"  # "train", or "val" for methods that score on the validation split
+    exact: bool = False  # True: the count cannot vary (no optimiser reply decides it)
+    batch_calls: int = 0  # extra single-example target calls on train (GPO's reflection batches)
+    optimizer_min: int = 0  # optimiser calls when every reply parses first time
+    optimizer_max: int = 0  # ... when every retry is used
+    optimizer_charges_prompt: bool = True  # prompt-LM samples are charged their completion tokens only
+    optimizer_max_new_tokens: int = 0
+    shown_examples: int = 0  # training examples shown in each optimiser request
+    validated: int | None = None  # at most this many candidates validated (None: every prompt)
+    baselines: tuple[str, ...] = ()  # the method's own baselines scored on test (known texts)
+    known: tuple[str, ...] = ()  # candidate texts known in advance (the `fixed` instruction)
+    note: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _retries(cfg: Any) -> int:
+    return 1 + getattr(cfg, "parse_retries", 0)
+
+
+def fixed(cfg: Any, n_train: int) -> SearchShape:
+    return SearchShape(0, exact=True, validated=1, known=(cfg.instruction,), note="no search")
+
+
+def opro(cfg: Any, n_train: int) -> SearchShape:
+    asks = cfg.steps * cfg.candidates_per_step
+    initial = (cfg.initial_prompt,) if cfg.initial_prompt.strip() else ()
+    return SearchShape(
+        1 + asks,
+        optimizer_min=asks,
+        optimizer_max=asks * _retries(cfg),
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        shown_examples=cfg.exemplars,
+        validated=min(1 + asks, VALIDATE_TOP * cfg.steps + cfg.candidates),
+        baselines=initial,
+        note=f"{cfg.steps} steps x {cfg.candidates_per_step} proposals + the initial prompt, on train",
+    )
+
+
+def gpo(cfg: Any, n_train: int) -> SearchShape:
+    steps = cfg.total_steps(n_train)
+    induced = cfg.candidates if cfg.start == "induced" else 0
+    asks = steps * cfg.candidates
+    per_step = (cfg.retrieval == "summarization") + (cfg.direction == "prompt_score_reflection")
+    return SearchShape(
+        1 + induced + asks,
+        split="val",
+        batch_calls=steps * cfg.step_batch if cfg.direction == "prompt_score_reflection" else 0,
+        optimizer_min=induced + asks,
+        optimizer_max=induced * _retries(cfg) + asks * (_retries(cfg) + cfg.edit_retries) + steps * per_step,
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        shown_examples=cfg.task_examples,
+        baselines=(cfg.initial_prompt,),
+        note=f"{steps} steps x {cfg.candidates} candidates"
+        + (f" + {induced} induced starts" if induced else "")
+        + " + the initial prompt, on the validation split (validation is then free)",
+    )
+
+
+def evoprompt(cfg: Any, n_train: int) -> SearchShape:
+    given = len(dict.fromkeys(cfg.initial_prompts))
+    missing = max(0, cfg.population - given)
+    asks = missing + cfg.generations * cfg.population
+    return SearchShape(
+        cfg.population + cfg.generations * cfg.population,
+        split="val",
+        optimizer_min=asks,
+        optimizer_max=asks * _retries(cfg),
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        shown_examples=cfg.demos,
+        note=f"a population of {cfg.population} + {cfg.generations} generations of {cfg.population} "
+        "children, on the validation split (validation is then free)",
+    )
+
+
+def prompt_lm_sampling(cfg: Any, n_train: int) -> SearchShape:
+    draws = cfg.steps * cfg.samples_per_step
+    return SearchShape(
+        draws,
+        optimizer_min=draws,
+        optimizer_max=draws,
+        optimizer_charges_prompt=False,
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        validated=min(draws, VALIDATE_TOP * cfg.steps + getattr(cfg, "candidates", draws)),
+        note=f"{cfg.steps} steps x {cfg.samples_per_step} prompt-LM samples, on train",
+    )
+
+
+SHAPES: dict[str, Callable[[Any, int], SearchShape]] = {
+    "fixed": fixed,
+    "opro": opro,
+    "gpo": gpo,
+    "evoprompt": evoprompt,
+    "sampling": prompt_lm_sampling,
+    "ppo": prompt_lm_sampling,
+}
+
+
+def search_shape(method: str, cfg: Any, n_train: int) -> SearchShape:
+    shape = SHAPES.get(method)
+    if shape is None:
+        return SearchShape(None, note=f"no call formula for {method} yet: projected at its budget")
+    return shape(cfg, n_train)
