@@ -82,14 +82,14 @@ def run_case(name: str, folder: Path) -> dict[str, Any]:
     """Run one case into `folder`; returns {"events": [...], "result": {...}}, normalised."""
     from promptflux import recipe
     from promptflux.evaluation import OutputCache
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
     from promptflux.runs import read_events
     from tests.optimizers.fakes import review_task_spec
 
     method, overrides = CASES[name]
     folder.mkdir(parents=True, exist_ok=True)
-    real_load = base.load_model
-    base.load_model = lambda spec, options: hash_tagger() if spec == "tagging" else real_load(spec, options)
+    real_load = context.load_model
+    context.load_model = lambda spec, opts: hash_tagger() if spec == "tagging" else real_load(spec, opts)
     try:
         spec = recipe.make_spec(
             method,
@@ -106,7 +106,7 @@ def run_case(name: str, folder: Path) -> dict[str, Any]:
         finally:
             cache.close()
     finally:
-        base.load_model = real_load
+        context.load_model = real_load
     events = list(read_events(folder / "run" / "events.jsonl"))
     return {"events": normalise(events), "result": normalise(result)}
 

@@ -49,11 +49,11 @@ class Interrupted(Exception):
 
 def patch_tagging(monkeypatch: pytest.MonkeyPatch) -> None:
     """`tagging` as a model spec: a HashTagger over PROMPTS (other specs load as usual)."""
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
 
-    real = base.load_model
+    real = context.load_model
     monkeypatch.setattr(
-        base,
+        context,
         "load_model",
         lambda spec, options: HashTagger(PROMPTS) if spec == "tagging" else real(spec, options),
     )

@@ -145,14 +145,14 @@ def run_quick(
     Returns result.json's content (checked equal to what `run` returned).
     """
     from promptflux import recipe
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
 
-    real_load = base.load_model
+    real_load = context.load_model
 
     def load(spec: str, options: Any) -> LanguageModel:
         return TaggingModel(list(replies)) if spec == "tagging" else real_load(spec, options)
 
-    monkeypatch.setattr(base, "load_model", load)
+    monkeypatch.setattr(context, "load_model", load)
     spec = recipe.make_spec(
         method,
         "quick",

@@ -12,7 +12,7 @@ One step t of T (GPO.md):
      best candidate not chosen before. The best-by-dev prompt so far is never lost: it is the first
      candidate the driver validates.
 
-The ask/parse/retry loop is the shared `optimizers.proposals.propose` (the edit limit is its check
+The ask/parse/retry loop is the shared `components.proposals.propose` (the edit limit is its check
 hook). Every optimiser request carries a `sample_id` fixed by (step, slot, attempt), so a resumed step
 gets the same replies back from the run's ledger instead of paying for new, different ones.
 """
@@ -22,10 +22,23 @@ from __future__ import annotations
 from typing import Any
 
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.common import keyed_rng
+from promptflux.optimizers.components.induction import draw_demos, induction_prompt
+from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, demonstrations
+from promptflux.optimizers.components.proposals import (
+    Ask,
+    Check,
+    Slot,
+    make_request,
+    proposed,
+    reply_text,
+    sample_id,
+    tally,
+)
+from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.gpo.config import GPOConfig
 from promptflux.optimizers.gpo.edits import word_edit_distance
 from promptflux.optimizers.gpo.meta_prompt import (
+    placement_note,
     refinement_prompt,
     reflection_prompt,
     retry_note,
@@ -34,26 +47,17 @@ from promptflux.optimizers.gpo.meta_prompt import (
 from promptflux.optimizers.gpo.retrieval import Embedder, SupportsEmbed, retrieve
 from promptflux.optimizers.gpo.schedule import edit_limit
 from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
-from promptflux.optimizers.induction import draw_demos, induction_prompt
-from promptflux.optimizers.proposals import (
-    Ask,
-    Check,
-    Slot,
-    make_request,
-    propose,
-    proposed,
-    reply_text,
-    sample_id,
-    tally,
-)
+from promptflux.runs.event_types import GPOStart, GPOStep
 from promptflux.runs.events import EventLog
 from promptflux.types import Example, GenRequest, SamplingParams
 
 
-class GPOOptimizer:
-    """StepOptimizer for GPO: trajectory, retrieval, edit-limited refinement, dev-scored candidates."""
+class GPOMethod(OptimizerLLMMethod):
+    """Trajectory, retrieval, edit-limited refinement, dev-scored candidates."""
 
     name = "gpo"
+    summary = "LLM optimiser with trajectory retrieval and a decaying edit limit (Tang et al. 2025)"
+    Config = GPOConfig
 
     def __init__(
         self,
@@ -69,19 +73,31 @@ class GPOOptimizer:
         embedder: SupportsEmbed | None = None,
         events: EventLog | None = None,
     ) -> None:
-        self.config = config
-        self.evaluator = evaluator
-        self.ask = ask
+        super().__init__(config, evaluator, ask, events=events)
         self.train = train
         self.dev = dev
         self.examples = examples
         self.demos = demos if demos is not None else examples  # what induction draws from (start=induced)
         self.placement_note = placement_note
-        self.events = events
         self._total = config.total_steps(len(train))
         needs_embedder = config.retrieval == "relevance"
         self.embedder = embedder or (Embedder(config.embedding_model) if needs_embedder else None)
         self.trajectory = Trajectory()
+
+    @classmethod
+    def parts(cls, context: MethodContext, config: GPOConfig) -> dict[str, Any]:
+        task = context.task
+        train = task.split(context.train_split)
+        # GPO shows a few fixed examples; BBH ships GPO's own "format" examples for this.
+        source = task.splits.get("format") or train
+        return {
+            **super().parts(context, config),
+            "train": train,
+            "dev": task.split(context.val_split),
+            "examples": demonstrations(task, source[: config.task_examples]),
+            "placement_note": placement_note(task),
+            "demos": demonstrations(task, train),
+        }
 
     @property
     def total_steps(self) -> int:
@@ -136,7 +152,7 @@ class GPOOptimizer:
             ],
             "next": self.trajectory.current.prompt,
         }
-        self._emit("gpo_step", **record)
+        self.emit(GPOStep(**record))
         best = self.trajectory.best
         counts = tally(slots)
         measured = [d for slot_distances in distances.values() for d in slot_distances]
@@ -166,15 +182,13 @@ class GPOOptimizer:
         if cfg.start == "induced":
             asks = [
                 (
-                    induction_prompt(
-                        draw_demos(self.demos, cfg.induce_demos, keyed_rng(cfg.seed, "start", i))
-                    ),
+                    induction_prompt(draw_demos(self.demos, cfg.induce_demos, self.keyed("start", i))),
                     i,
                 )
                 for i in range(cfg.candidates)
             ]
-            slots = propose(self.ask, asks, step=step, settings=cfg.proposal_settings(), stage="gpo-start")
-            self._emit("gpo_start", slots=[s.record() for s in slots])
+            slots = self.propose(asks, step=step, stage="gpo-start")
+            self.emit(GPOStart(slots=[s.record() for s in slots]))
             starts += [p for p in proposed(slots) if p != cfg.initial_prompt]
         for prompt, score in zip(starts, self._score(starts)):
             self.trajectory.append(TrajectoryEntry(prompt, score, step), make_current=False)
@@ -213,7 +227,7 @@ class GPOOptimizer:
         settings = cfg.proposal_settings(check_retries=cfg.edit_retries, rejected_as="over_limit")
         asks = [(message, i) for i in range(cfg.candidates)]
         check = None if limit is None else _edit_check(current, limit)
-        return propose(self.ask, asks, step=step, settings=settings, check=check)
+        return self.propose(asks, step=step, stage=0, settings=settings, check=check)
 
     def _request(self, text: str, step: int, slot: int, attempt: int, greedy: bool = False) -> GenRequest:
         temperature = 0.0 if greedy else self.config.temperature
@@ -221,16 +235,7 @@ class GPOOptimizer:
         return make_request(text, params, sample_id(step, slot, attempt))
 
     def _score(self, prompts: list[str]) -> list[float]:
-        if not prompts:
-            return []
-        results = self.evaluator.evaluate(prompts, self.dev)
-        for r in results:
-            self._emit("eval", split="dev", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
-        return [r.mean for r in results]
-
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
+        return [r.mean for r in self.score(prompts, self.dev, "dev")]
 
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
