@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from promptflux.errors import ConfigError
-from promptflux.evaluation import Budget, BudgetLimits, OutputCache
+from promptflux.evaluation import Budget, OutputCache
 from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions
-from promptflux.models.hf import HFSettings
 from promptflux.optimizers.context import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.recipe.config import RunSpec, resumed_spec
@@ -69,12 +68,7 @@ def run(
             if model_spec:
                 models.get(model_spec)  # a bad model spec fails before anything is written
         folder = folder or RunFolder.create(run_dir, spec.model_dump(mode="json"))
-        limits = BudgetLimits(
-            target_calls=spec.max_target_calls,
-            optimizer_calls=spec.max_optimizer_calls,
-            wall_seconds=spec.max_wall_seconds,
-        )
-        budget = Budget(limits)
+        budget = Budget(spec.limits())
         context = MethodContext(
             task=task,
             models=models,
@@ -114,14 +108,8 @@ def run(
 
 
 def model_options(spec: RunSpec, seed: int = 0) -> ModelOptions:
-    """The backends' options from a run spec (HTTP timeout and retries only where the spec sets them)."""
-    http = {"timeout": spec.timeout, "max_retries": spec.max_retries}
-    return ModelOptions(
-        hf=HFSettings(device=spec.device, dtype=spec.dtype, seed=seed),
-        base_url=spec.base_url,
-        api_key_env=spec.api_key_env,
-        **{k: v for k, v in http.items() if v is not None},
-    )
+    """The backends' options from a run spec (see ModelAccess.model_options)."""
+    return spec.model_options(seed)
 
 
 def _ledger(folder: RunFolder) -> OutputCache:
