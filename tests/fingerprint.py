@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from promptflux.types import Generation, GenRequest
-
 TAGGED = [f"Judge the sentiment of the review, way {i}." for i in range(12)] + ["", "Say positive."]
 WALL_CLOCK = {"time", "wall_seconds", "elapsed"}
 
@@ -52,18 +50,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def hash_tagger() -> Any:
     """An optimiser LLM whose reply is a tagged prompt chosen by a hash of the whole request."""
-    from tests.optimizers.fakes import TaggingModel, tags
-
-    class HashTagger(TaggingModel):
-        def fingerprint(self) -> str:
-            return "fingerprint-hash-tagger"
-
-        def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-            out = []
-            for r in requests:
-                h = int(hashlib.sha256(f"{r.prompt}|{r.sample_id}".encode()).hexdigest(), 16)
-                out.append(Generation((tags(self.prompts[h % len(self.prompts)]),), 10, 5))
-            return out
+    from tests.optimizers.fakes import HashTagger
 
     return HashTagger(TAGGED)
 

@@ -3,6 +3,7 @@ optimiser LLM, and an evaluator over the toy sentiment task wired to them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -97,6 +98,21 @@ class TaggingModel(LanguageModel):
 
     def _score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         raise NotImplementedError
+
+
+class HashTagger(TaggingModel):
+    """An optimiser LLM whose tagged reply is a deterministic hash of the request: each OPRO step (its
+    meta-prompt shows the scores so far) proposes mostly new prompts, so every step pays target calls."""
+
+    def fingerprint(self) -> str:
+        return "hash-tagger"
+
+    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        out = []
+        for r in requests:
+            h = int(hashlib.sha256(f"{r.prompt}|{r.sample_id}".encode()).hexdigest(), 16)
+            out.append(Generation((tags(self.prompts[h % len(self.prompts)]),), 10, 5))
+        return out
 
 
 REVIEWS = [

@@ -51,15 +51,10 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from promptflux.evaluation.budget import Budget
-from promptflux.evaluation.cache import OutputCache
-from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.components.meta_prompt import MetaPrompt
-from promptflux.optimizers.components.policy import PromptPolicy, SampledPrompt
+from promptflux.optimizers.components.policy import SampledPrompt
 from promptflux.optimizers.components.prompt_lm import LoraFields, PromptLMMethod
 from promptflux.runs.event_types import PPOBatch
-from promptflux.runs.events import EventLog
-from promptflux.types import Example
 
 BaselineKind = Literal["batch_mean", "ema"]
 
@@ -211,29 +206,12 @@ class PPOMethod(PromptLMMethod):
     Config = PPOConfig
     state = ("scored", "rng")
 
-    def __init__(
-        self,
-        config: PPOConfig,
-        policy: PromptPolicy,
-        evaluator: Evaluator,
-        *,
-        train: list[Example],
-        demo_pool: list[Example],
-        budget: Budget,
-        events: EventLog | None = None,
-        ledger: OutputCache | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            policy,
-            evaluator,
-            train=train,
-            demo_pool=demo_pool,
-            budget=budget,
-            events=events,
-            ledger=ledger,
+    def __init__(self, config: PPOConfig, *args: Any, **kwargs: Any) -> None:
+        """The parts of every prompt-LM method (PromptLMMethod), then this method's own."""
+        super().__init__(config, *args, **kwargs)
+        self.adamw = torch.optim.AdamW(
+            self.policy.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
-        self.adamw = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.baseline = RewardBaseline(config.baseline, config.baseline_ema_decay)
 
     def step(self, step: int) -> dict[str, Any]:

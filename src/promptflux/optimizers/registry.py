@@ -9,7 +9,7 @@ from promptflux.optimizers.base import Method
 from promptflux.optimizers.evoprompt import EvoPromptMethod
 from promptflux.optimizers.fixed import FixedMethod
 from promptflux.optimizers.gflowpo.trainer import GFlowPOMethod
-from promptflux.optimizers.gpo.optimizer import GPOMethod
+from promptflux.optimizers.gpo.method import GPOMethod
 from promptflux.optimizers.opro import OPROMethod
 from promptflux.optimizers.ppo import PPOMethod
 from promptflux.optimizers.protegi import ProTeGiMethod

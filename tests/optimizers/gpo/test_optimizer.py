@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promptflux.evaluation import Budget
 from promptflux.optimizers.gpo import GPOConfig
-from promptflux.optimizers.gpo.optimizer import GPOMethod
+from promptflux.optimizers.gpo.method import GPOMethod
 from promptflux.runs.events import EventLog, read_events
 from promptflux.types import GenRequest
 from tests.optimizers.fakes import ScriptedOptimizer, make_evaluator, tags

@@ -21,11 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from promptflux.evaluation.budget import Budget
-from promptflux.evaluation.cache import OutputCache
-from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.components.meta_prompt import MetaPrompt
-from promptflux.optimizers.components.policy import PromptPolicy
 from promptflux.optimizers.components.prompt_lm import PromptLMMethod
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
 from promptflux.optimizers.gflowpo.dmu import DiversePool, PriorityQueue, draw_references
@@ -33,8 +29,6 @@ from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
 from promptflux.runs.event_types import MicroBatch
-from promptflux.runs.events import EventLog
-from promptflux.types import Example
 
 
 @dataclass(frozen=True)
@@ -56,34 +50,15 @@ class GFlowPOMethod(PromptLMMethod):
     Config = GFlowPOConfig
     state = ("rng",)
 
-    def __init__(
-        self,
-        config: GFlowPOConfig,
-        policy: PromptPolicy,
-        evaluator: Evaluator,
-        *,
-        train: list[Example],
-        demo_pool: list[Example],
-        budget: Budget,
-        events: EventLog | None = None,
-        ledger: OutputCache | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            policy,
-            evaluator,
-            train=train,
-            demo_pool=demo_pool,
-            budget=budget,
-            events=events,
-            ledger=ledger,
-        )
-        self.beta = config.resolve_beta(len(train))
+    def __init__(self, config: GFlowPOConfig, *args: Any, **kwargs: Any) -> None:
+        """The parts of every prompt-LM method (PromptLMMethod), then this method's own."""
+        super().__init__(config, *args, **kwargs)
+        self.beta = config.resolve_beta(len(self.drawer.train))
         self.buffer = ReplayBuffer(config.replay_capacity, config.replay_rank_by)
         self.queue = PriorityQueue(config.dmu_queue_size)
         self.pool = DiversePool.from_config(config)
-        self.log_z: LogZ = make_log_z(config, policy.lm.device)
-        groups = [{"params": policy.parameters(), "lr": config.lr}, *self.log_z.param_groups()]
+        self.log_z: LogZ = make_log_z(config, self.policy.lm.device)
+        groups = [{"params": self.policy.parameters(), "lr": config.lr}, *self.log_z.param_groups()]
         self.adamw = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         lr_lambda = config_lr_lambda(config)
         # The learned log Z keeps its own constant rate; only the adapter follows the schedule.

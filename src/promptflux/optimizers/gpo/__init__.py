@@ -15,7 +15,7 @@ decaying on a cosine schedule). One step, in components of this package:
 Modules: `config` (all knobs, presets), `schedule` (edit limit), `edits`, `trajectory`, `retrieval`
 (+ the sentence embedder), `meta_prompt`; reply parsing and the ask/parse/retry loop are shared with the
 other LLM-optimiser methods (`components/parsing.py`, `components/proposals.py`). The method
-(`optimizer`: the optimisation loop) only wires these together.
+(`method`: the optimisation loop) only wires these together.
 """
 
 from promptflux.optimizers.components.parsing import Parsed, parse_prompt
