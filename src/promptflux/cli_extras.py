@@ -15,6 +15,48 @@ from rich.table import Table
 
 console = Console()
 
+# The issue-15 flags of `optimize` and `compare`.
+PatienceOpt = Annotated[
+    int | None, typer.Option(min=1, help="Stop after N steps without a better best validation score.")
+]
+TargetScoreOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="Stop once the best validation score reaches this.")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the projected calls, tokens and $ per phase; run nothing.")
+]
+PriceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--price", help="MODEL=IN/OUT dollars per million tokens (repeatable), e.g. smollm2=0.1/0.2."
+    ),
+]
+PricesOpt = Annotated[Path | None, typer.Option("--prices", help="YAML file of MODEL: IN/OUT prices.")]
+MaxUsdOpt = Annotated[
+    float | None, typer.Option(min=0.000001, help="Hard budget in dollars for the search (needs prices).")
+]
+
+
+def print_run_dry_run(spec) -> None:
+    """The dry run of one run: its projection, no model loaded."""
+    from promptflux.costs import project
+
+    print_projection(project(spec))
+
+
+def print_grid_dry_run(spec) -> None:
+    """The dry run of a comparison: every trial's projection, summed per task and method."""
+    from promptflux.compare.trials import run_spec
+    from promptflux.costs import project
+
+    print_grid_projection(
+        [
+            (task, m.key, len(spec.seeds), [project(run_spec(spec, task, m.key, s)) for s in spec.seeds])
+            for task in spec.tasks
+            for m in spec.methods
+        ]
+    )
+
 
 def export_command(
     run: Annotated[Path, typer.Argument(help="A finished run folder, trial folder or comparison folder.")],

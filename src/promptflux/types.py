@@ -6,9 +6,29 @@ Plain frozen dataclasses so requests can be hashed, cached and batched across pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from promptflux.errors import ConfigError
+
+
+class Role(str, Enum):
+    """Who a model call is charged to: one budget counter and one ledger role each.
+
+    target     the model whose prompt is optimised, during the search
+    optimizer  the LLM or prompt-LM that proposes prompts
+    selection  validation and test scoring after the search (outside the search budget)
+
+    A Role is its value wherever a string is expected (dict keys, f-strings, JSON, SQLite).
+    """
+
+    TARGET = "target"
+    OPTIMIZER = "optimizer"
+    SELECTION = "selection"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
 
 
 @dataclass(frozen=True)

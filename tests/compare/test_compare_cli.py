@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from promptflux.cli import app
 from promptflux.errors import ConfigError
 from promptflux.evaluation import OutputCache
-from promptflux.optimizers import base
-from promptflux.optimizers.opro import OPROOptimizer
+from promptflux.optimizers import context
+from promptflux.optimizers.opro import OPROMethod
 from promptflux.runs import read_events
 from tests.optimizers.fakes import TaggingModel, review_task_spec
 
@@ -35,9 +35,9 @@ def task(tmp_path: Path) -> str:
 @pytest.fixture()
 def tagging(monkeypatch):
     """The optimiser spec "tagging" loads a TaggingModel (in this process only)."""
-    real = base.load_model
+    real = context.load_model
     monkeypatch.setattr(
-        base, "load_model", lambda s, o: TaggingModel(REPLIES) if s == "tagging" else real(s, o)
+        context, "load_model", lambda s, o: TaggingModel(REPLIES) if s == "tagging" else real(s, o)
     )
 
 
@@ -87,7 +87,7 @@ def test_a_grid_runs_reports_skips_finished_trials_and_resumes_a_failed_one(
     assert files(trials) == before and len(OutputCache(cache)) == cached
 
     # A third seed whose opro trial fails once at step 1: recorded, the others finish, exit code 1.
-    real_step, failed = OPROOptimizer.step, []
+    real_step, failed = OPROMethod.step, []
 
     def flaky(self, step):
         if self.config.seed == 2 and step == 1 and not failed:
@@ -95,7 +95,7 @@ def test_a_grid_runs_reports_skips_finished_trials_and_resumes_a_failed_one(
             raise RuntimeError("flaky step")
         return real_step(self, step)
 
-    monkeypatch.setattr(OPROOptimizer, "step", flaky)
+    monkeypatch.setattr(OPROMethod, "step", flaky)
     grown = compare(*grid, "--seeds", "0,1,2", "--out", str(out))
     assert grown.exit_code == 1 and "RuntimeError: flaky step" in grown.output
     broken = trials / "opro" / "seed-2"

@@ -12,8 +12,8 @@ from promptflux.evaluation import OutputCache
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.optimizers.fixed import FixedConfig
 from promptflux.optimizers.registry import METHODS
+from promptflux.recipe.driver import fixed_subsample
 from promptflux.runs import read_events
-from promptflux.runs.driver import fixed_subsample
 from promptflux.tasks import get_task
 from tests.optimizers.fakes import review_task_spec
 

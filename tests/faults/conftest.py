@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +21,10 @@ import pytest
 from promptflux import recipe
 from promptflux.evaluation import OutputCache
 from promptflux.runs import read_events
-from promptflux.types import Generation, GenRequest
-from tests.optimizers.fakes import TaggingModel, review_task_spec, tags
+from tests.optimizers.fakes import HashTagger, review_task_spec
 
 PROMPTS = [f"Judge the sentiment, way {i}." for i in range(40)]
 STEPS = 4
-
-
-class HashTagger(TaggingModel):
-    """An optimiser LLM whose tagged reply is a deterministic hash of the request: each OPRO step (its
-    meta-prompt shows the scores so far) proposes mostly new prompts, so every step pays target calls."""
-
-    def fingerprint(self) -> str:
-        return "hash-tagger"
-
-    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        out = []
-        for r in requests:
-            h = int(hashlib.sha256(f"{r.prompt}|{r.sample_id}".encode()).hexdigest(), 16)
-            out.append(Generation((tags(self.prompts[h % len(self.prompts)]),), 10, 5))
-        return out
 
 
 class Interrupted(Exception):
@@ -49,11 +33,11 @@ class Interrupted(Exception):
 
 def patch_tagging(monkeypatch: pytest.MonkeyPatch) -> None:
     """`tagging` as a model spec: a HashTagger over PROMPTS (other specs load as usual)."""
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
 
-    real = base.load_model
+    real = context.load_model
     monkeypatch.setattr(
-        base,
+        context,
         "load_model",
         lambda spec, options: HashTagger(PROMPTS) if spec == "tagging" else real(spec, options),
     )

@@ -138,12 +138,12 @@ def invoke(*args: str):
 
 
 def test_dry_runs_print_the_projection_and_load_no_model(tmp_path, monkeypatch):
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
 
     def no_model(*_):
         raise AssertionError("a dry run loaded a model")
 
-    monkeypatch.setattr(base, "load_model", no_model)
+    monkeypatch.setattr(context, "load_model", no_model)
     task = review_task_spec(tmp_path, "{train: 4, dev: 6, test: 10}")
     args = ["--method", "opro", "--preset", "quick", "--target", "smollm2", "--optimizer-model", "smollm2"]
     code, out = invoke("optimize", "--task", task, *args, "--dry-run", "--price", "smollm2=1/2",

@@ -83,20 +83,28 @@ class Scripted:
         self.found = list(state["found"])
 
 
-SCRIPTED = Method("scripted", "test method", ScriptConfig, lambda context, config: Scripted(config))
+class _ScriptedEntry:
+    """What the registry builds a method from: here, a Scripted from its config alone."""
+
+    @staticmethod
+    def from_context(context, config: ScriptConfig) -> Scripted:
+        return Scripted(config)
+
+
+SCRIPTED = Method("scripted", "test method", ScriptConfig, _ScriptedEntry, frozenset())
 # Best validation after each step: 0, 0, 1, 1, 1, 1, 1, 1 (step 2 is the only improvement after step 0).
 SCRIPT = ["wrong a", "wrong b", "right a", "wrong c", "wrong d", "wrong e", "wrong f", "wrong g"]
 
 
 @pytest.fixture()
 def scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
     from promptflux.optimizers.registry import METHODS
 
     monkeypatch.setitem(METHODS, "scripted", SCRIPTED)
-    real = base.load_model
+    real = context.load_model
     monkeypatch.setattr(
-        base, "load_model", lambda spec, o: RightOrWrong() if spec == "right-or-wrong" else real(spec, o)
+        context, "load_model", lambda spec, o: RightOrWrong() if spec == "right-or-wrong" else real(spec, o)
     )
     return review_task_spec(tmp_path, "{train: 4, dev: 6, test: 6}")
 

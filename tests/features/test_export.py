@@ -21,7 +21,7 @@ from promptflux.errors import ConfigError
 from promptflux.export import PromptExport, export_path, export_run, format_template, load_export
 from promptflux.export.record import Score
 from promptflux.models import load_model
-from promptflux.runs.driver import fixed_subsample
+from promptflux.recipe.driver import fixed_subsample
 from promptflux.tasks import get_task
 from promptflux.tasks.base import Template
 from promptflux.types import ScoreRequest

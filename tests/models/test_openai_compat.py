@@ -13,7 +13,9 @@ import pytest
 
 from promptflux.errors import BackendError, ConfigError
 from promptflux.models import llamacpp_server
-from promptflux.models.openai_compat import OpenAICompatLM, _continuation_logprob, parse_retry_after
+from promptflux.models.openai_compat import OpenAICompatLM
+from promptflux.models.openai_http import parse_retry_after
+from promptflux.models.openai_logprobs import _continuation_logprob
 from promptflux.types import GenRequest, SamplingParams, ScoreRequest, Usage
 from tests.models.fault_server import Drop, FaultServer, Hang, Reply
 

@@ -11,7 +11,7 @@ from promptflux.errors import ConfigError
 from promptflux.models import load_model
 from promptflux.models.embedded import EMBEDDED, QWEN_05B, assemble_split, is_verified
 from promptflux.models.routed import RoutedLM
-from promptflux.optimizers.induction import induction_prompt
+from promptflux.optimizers.components.induction import induction_prompt
 from promptflux.types import GenRequest, SamplingParams, ScoreRequest
 
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"

@@ -10,7 +10,7 @@ from promptflux.models.hf import LoraSettings
 from promptflux.models.registry import ModelOptions
 from promptflux.models.routed import RoutedLM
 from promptflux.models.tiny import tiny_random_model
-from promptflux.optimizers.base import ModelPool
+from promptflux.optimizers.context import ModelPool
 from promptflux.types import GenRequest, SamplingParams, ScoreRequest
 
 REQUEST = ScoreRequest("Classify. Input : fine Output:", (" negative", " positive"))

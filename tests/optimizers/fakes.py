@@ -3,6 +3,7 @@ optimiser LLM, and an evaluator over the toy sentiment task wired to them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -99,6 +100,21 @@ class TaggingModel(LanguageModel):
         raise NotImplementedError
 
 
+class HashTagger(TaggingModel):
+    """An optimiser LLM whose tagged reply is a deterministic hash of the request: each OPRO step (its
+    meta-prompt shows the scores so far) proposes mostly new prompts, so every step pays target calls."""
+
+    def fingerprint(self) -> str:
+        return "hash-tagger"
+
+    def _generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        out = []
+        for r in requests:
+            h = int(hashlib.sha256(f"{r.prompt}|{r.sample_id}".encode()).hexdigest(), 16)
+            out.append(Generation((tags(self.prompts[h % len(self.prompts)]),), 10, 5))
+        return out
+
+
 REVIEWS = [
     ("a wonderful, moving film", "positive"),
     ("great acting and a clever plot", "positive"),
@@ -145,14 +161,14 @@ def run_quick(
     Returns result.json's content (checked equal to what `run` returned).
     """
     from promptflux import recipe
-    from promptflux.optimizers import base
+    from promptflux.optimizers import context
 
-    real_load = base.load_model
+    real_load = context.load_model
 
     def load(spec: str, options: Any) -> LanguageModel:
         return TaggingModel(list(replies)) if spec == "tagging" else real_load(spec, options)
 
-    monkeypatch.setattr(base, "load_model", load)
+    monkeypatch.setattr(context, "load_model", load)
     spec = recipe.make_spec(
         method,
         "quick",

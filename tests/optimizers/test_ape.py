@@ -8,8 +8,8 @@ import pytest
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation import Budget
-from promptflux.optimizers.ape import APEConfig, APEOptimizer, HalvingRound, halving_plan
-from promptflux.optimizers.proposals import shown_answer
+from promptflux.optimizers.ape import APEConfig, APEMethod, HalvingRound, halving_plan
+from promptflux.optimizers.components.proposals import shown_answer
 from promptflux.optimizers.registry import METHODS
 from promptflux.runs import read_events
 from promptflux.types import GenRequest
@@ -35,10 +35,10 @@ def by_slot(prompts: list[str]) -> ScriptedOptimizer:
     return ScriptedOptimizer(lambda r, i: tags(prompts[slot_of(r) % len(prompts)]))
 
 
-def make(config: APEConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> APEOptimizer:
+def make(config: APEConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> APEMethod:
     task = sentiment_task(per_label=12)
     train = task.split("train")
-    return APEOptimizer(
+    return APEMethod(
         config,
         make_evaluator(budget, task),
         ask,
@@ -47,7 +47,7 @@ def make(config: APEConfig, ask: ScriptedOptimizer, budget: Budget | None = None
     )
 
 
-def run_all(ape: APEOptimizer) -> list[dict]:
+def run_all(ape: APEMethod) -> list[dict]:
     return [ape.step(s) for s in range(ape.total_steps)]
 
 

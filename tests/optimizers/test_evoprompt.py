@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from promptflux.evaluation import Budget
-from promptflux.optimizers.evoprompt import EvoPromptConfig, EvoPromptOptimizer, roulette
-from promptflux.optimizers.proposals import shown_answer
+from promptflux.optimizers.components.proposals import shown_answer
+from promptflux.optimizers.evoprompt import EvoPromptConfig, EvoPromptMethod, roulette
 from promptflux.optimizers.registry import METHODS
 from promptflux.runs import read_events
 from promptflux.types import GenRequest
@@ -36,10 +36,10 @@ def numbered(request: GenRequest, i: int) -> str:
     return tags(f"Child {slot_of(request)}.")
 
 
-def make(config: EvoPromptConfig, reply=numbered, budget: Budget | None = None) -> EvoPromptOptimizer:
+def make(config: EvoPromptConfig, reply=numbered, budget: Budget | None = None) -> EvoPromptMethod:
     task = sentiment_task(per_label=3)
     dev = task.split("train")
-    return EvoPromptOptimizer(
+    return EvoPromptMethod(
         config,
         make_evaluator(budget, task),
         ScriptedOptimizer(reply),

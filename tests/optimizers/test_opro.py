@@ -8,8 +8,8 @@ import re
 import pytest
 
 from promptflux.evaluation import Budget
-from promptflux.optimizers.opro import MARKER, OPROConfig, OPROOptimizer, meta_prompt
-from promptflux.optimizers.proposals import shown_answer
+from promptflux.optimizers.components.proposals import shown_answer
+from promptflux.optimizers.opro import MARKER, OPROConfig, OPROMethod, meta_prompt
 from promptflux.optimizers.registry import METHODS
 from promptflux.runs import read_events
 from promptflux.types import GenRequest
@@ -24,10 +24,10 @@ from tests.optimizers.fakes import (
 KEYWORD = "Judge the sentiment."
 
 
-def make(config: OPROConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> OPROOptimizer:
+def make(config: OPROConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> OPROMethod:
     task = sentiment_task(per_label=3)
     train = task.split("train")
-    return OPROOptimizer(
+    return OPROMethod(
         config,
         make_evaluator(budget, task),
         ask,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptflux.optimizers.parsing import Parsed, parse_prompt, parse_retry_note
+from promptflux.optimizers.components.parsing import Parsed, parse_prompt, parse_retry_note
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from promptflux.models.tiny import tiny_random_model
 from promptflux.optimizers.gflowpo import PromptPolicy
 from promptflux.optimizers.ppo import (
     PPOConfig,
-    PPOTrainer,
+    PPOMethod,
     RewardBaseline,
     clipped_surrogate,
     kl_shaped_rewards,
@@ -155,13 +155,13 @@ class CrcTarget(LanguageModel):
         return out
 
 
-def make_trainer(seed: int = 0, **overrides) -> PPOTrainer:
+def make_trainer(seed: int = 0, **overrides) -> PPOMethod:
     task = toy_sentiment_task()
     lm = tiny_random_model(seed=seed)
     config = PPOConfig.from_preset("default", **{**CONFIG, "seed": seed, **overrides})
     budget = Budget()
     train, pool = task.split("train")[:4], task.split("train")[4:]
-    return PPOTrainer(
+    return PPOMethod(
         config,
         PromptPolicy(lm, config.lora_settings(), init_seed=config.seed),
         Evaluator(task, CrcTarget(), budget=budget),
@@ -171,7 +171,7 @@ def make_trainer(seed: int = 0, **overrides) -> PPOTrainer:
     )
 
 
-def record_steps(trainer: PPOTrainer) -> list[tuple]:
+def record_steps(trainer: PPOMethod) -> list[tuple]:
     """Wraps the trainer so each step's (meta-prompt, draw) is kept for inspection."""
     seen: list = []
     build, draw = trainer.builder.build, trainer.drawer.draw
@@ -311,18 +311,18 @@ def test_an_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path,
     killed.mkdir()
     a = ppo_run(clean)
 
-    real_learn = PPOTrainer._learn
+    real_learn = PPOMethod._learn
 
     def crash_in_step_2(self, step, *args):  # after step 2's prompts were sampled, charged and scored
         if step == 2:
             raise Interrupted
         return real_learn(self, step, *args)
 
-    monkeypatch.setattr(PPOTrainer, "_learn", crash_in_step_2)
+    monkeypatch.setattr(PPOMethod, "_learn", crash_in_step_2)
     with pytest.raises(Interrupted):
         ppo_run(killed)
     assert [e["step"] for e in step_events(killed)] == [0, 1]
-    monkeypatch.setattr(PPOTrainer, "_learn", real_learn)
+    monkeypatch.setattr(PPOMethod, "_learn", real_learn)
     b = ppo_run(killed, resume=True)
 
     assert step_events(killed) == step_events(clean)  # same steps, same losses, rewards and KL

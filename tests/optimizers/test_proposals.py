@@ -6,9 +6,7 @@ import itertools
 
 import pytest
 
-from promptflux.optimizers.gpo.config import GPOConfig
-from promptflux.optimizers.opro import OPROConfig
-from promptflux.optimizers.proposals import (
+from promptflux.optimizers.components.proposals import (
     ProposalSettings,
     propose,
     proposed,
@@ -17,6 +15,8 @@ from promptflux.optimizers.proposals import (
     stage_code,
     tally,
 )
+from promptflux.optimizers.gpo.config import GPOConfig
+from promptflux.optimizers.opro import OPROConfig
 from promptflux.types import SamplingParams
 from tests.helpers import toy_generation_task, toy_sentiment_task
 from tests.optimizers.fakes import ScriptedOptimizer, tags

@@ -11,8 +11,8 @@ import pytest
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation import Budget
-from promptflux.optimizers.bandits import rejection_schedule, select, successive_rejects, ucb
-from promptflux.optimizers.protegi import ProTeGiConfig, ProTeGiOptimizer
+from promptflux.optimizers.components.bandits import rejection_schedule, select, successive_rejects, ucb
+from promptflux.optimizers.protegi import ProTeGiConfig, ProTeGiMethod
 from promptflux.optimizers.registry import METHODS
 from promptflux.runs import read_events
 from promptflux.types import GenRequest
@@ -54,14 +54,14 @@ def with_keyword(request: GenRequest, i: int) -> str:
     return numbered(request, i)
 
 
-def make(config: ProTeGiConfig, reply=numbered, budget: Budget | None = None) -> ProTeGiOptimizer:
+def make(config: ProTeGiConfig, reply=numbered, budget: Budget | None = None) -> ProTeGiMethod:
     task = sentiment_task(per_label=12)
-    return ProTeGiOptimizer(
+    return ProTeGiMethod(
         config, make_evaluator(budget, task), ScriptedOptimizer(reply), train=task.split("train")
     )
 
 
-def asked(protegi: ProTeGiOptimizer, what: str) -> list[GenRequest]:
+def asked(protegi: ProTeGiMethod, what: str) -> list[GenRequest]:
     return [r for r in protegi.ask.requests if kind(r) == what]
 
 

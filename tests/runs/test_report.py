@@ -36,3 +36,28 @@ def test_methods_that_draw_nothing_have_no_learning_curve(tmp_path):
     assert curves(events)["fresh_train"] == []
     plot_curves(events, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").exists()
+
+
+def test_every_training_method_gets_a_training_curve(tmp_path):
+    """GFlowPO's micro-batches and PPO's batches both feed best training accuracy and mean reward."""
+    events = tmp_path / "events.jsonl"
+    _write(
+        events,
+        [
+            {
+                "kind": "micro_batch",
+                "accuracy": [0.5, 0.25],
+                "log_reward": [-1.0, -3.0],
+                "budget": {"target_calls": 8},
+            },
+            {
+                "kind": "ppo_batch",
+                "prompts": ["a", None],
+                "reward": [0.75, 0.0],
+                "budget": {"target_calls": 12},
+            },
+        ],
+    )
+    series = curves(events)
+    assert series["best_train"] == [(8, 0.5), (12, 0.75)]
+    assert series["mean_reward"] == [(8, -2.0), (12, 0.375)]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from promptflux.config_files import read_yaml_mapping
 from promptflux.errors import ConfigError
 from promptflux.models.defaults import DEFAULT_TARGET
+from promptflux.recipe.config import Budgets, ModelAccess, layered
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a method label is a folder name
 
@@ -49,7 +50,7 @@ class MethodEntry(BaseModel):
         return value
 
 
-class CompareSpec(BaseModel):
+class CompareSpec(ModelAccess, Budgets):
     """A comparison grid and everything its trials share (saved as compare.yaml, without secrets)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -60,18 +61,10 @@ class CompareSpec(BaseModel):
     methods: list[MethodEntry] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     preset: str = "default"
-    max_target_calls: int = Field(ge=1)
-    max_optimizer_calls: int | None = Field(None, ge=1)
-    max_wall_seconds: float | None = Field(None, gt=0)
+    max_target_calls: int = Field(ge=1)  # required: the budget every trial shares
     target: str = DEFAULT_TARGET
     prompt_lm: str | None = None
     optimizer_model: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float | None = Field(None, gt=0)  # HTTP backends: seconds per attempt (None: 60)
-    max_retries: int | None = Field(None, ge=0)  # HTTP backends: retries per request (None: 4)
     test_examples: int | None = Field(None, ge=1)
     jobs: int | None = Field(None, ge=1)
     # Early stopping of every trial on its best validation score (runs/stopping.py); None: off.
@@ -169,13 +162,13 @@ def apply_sets(data: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
 def build_spec(
     base: dict[str, Any], flags: dict[str, Any], sets: dict[str, Any], where: str = "compare"
 ) -> CompareSpec:
-    """Precedence: built-in defaults < `base` (the --config file, or the folder's compare.yaml) < flags.
+    """Precedence (recipe.config.layered, as for a run): built-in defaults < `base` (the --config file,
+    or the folder's compare.yaml) < flags < `sets`.
 
     `flags` holds command-line values (None = not given); --methods replaces the file's method list,
     and `sets` ({"label.key": value}) then override single knobs of the methods.
     """
-    data = dict(base)
-    data.update({k: v for k, v in flags.items() if v is not None})
+    data = layered(base, flags)
     if sets:
         data = apply_sets(data, sets)
     return parse_spec(data, where)

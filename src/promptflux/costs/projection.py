@@ -137,7 +137,7 @@ class _Tokens:
 def project(spec: Any, prices: dict[str, Price] | None = None) -> Projection:
     """The projected spend of the run `spec` (a RunSpec); loads the task's data, no model."""
     from promptflux.recipe import reference_prompts
-    from promptflux.runs.driver import fixed_subsample
+    from promptflux.recipe.driver import fixed_subsample
     from promptflux.tasks import get_task
 
     prices = prices if prices is not None else dict(spec.prices)
@@ -232,7 +232,7 @@ def _search_target(shape: SearchShape, spec, tokens: _Tokens, train, val, rounds
 
 
 def _search_optimizer(shape: SearchShape, spec, model: str, task: Task, train, line) -> Line:
-    from promptflux.optimizers.proposals import shown_answer
+    from promptflux.optimizers.components.proposals import shown_answer
 
     if shape.prompts is None:
         calls = spec.max_optimizer_calls

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-VALIDATE_TOP = 5  # the driver validates the top 5 new candidates after each step (runs/driver.py)
+VALIDATE_TOP = 5  # the driver validates the top 5 new candidates after each step (recipe/driver.py)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Budget accounting shared by the evaluator and the optimizers.
 
-Counters are kept per role ("target" = the model whose prompt is optimised, "optimizer" = the LLM or
-prompt-LM that proposes prompts, "selection" = validation and test scoring after the search). A hard
+Counters are kept per `Role` (types.py: target, optimizer, selection). A hard
 limit stops the run cleanly: callers ask `room()` before dispatching, so work already paid for is
 always stored before BudgetExhausted is raised.
 """
@@ -12,10 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from promptflux.errors import BudgetExhausted
-from promptflux.types import Usage
+from promptflux.types import Role, Usage
 
-# "selection" counts validation and test scoring, which happen outside the search budget.
-ROLES = ("target", "optimizer", "selection")
+ROLES = tuple(Role)  # "selection" counts validation and test scoring, outside the search budget
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Budget:
     elapsed_before: float = 0.0  # wall time spent in earlier sessions of a resumed run
     _started: float = field(default_factory=time.monotonic, repr=False)
 
-    def charge(self, role: str, usage: Usage) -> None:
+    def charge(self, role: Role, usage: Usage) -> None:
         u = self.used[role]
         self.used[role] = Usage(
             u.calls + usage.calls,
@@ -48,12 +46,12 @@ class Budget:
     def wall_seconds(self) -> float:
         return self.elapsed_before + time.monotonic() - self._started
 
-    def room(self, role: str) -> int | None:
+    def room(self, role: Role) -> int | None:
         """How many more calls `role` may make (None: unlimited); 0 once any of its limits is hit.
 
         The wall-time limit bounds the search ("target", "optimizer"); selection always completes.
         """
-        if role != "selection":
+        if role != Role.SELECTION:
             self.check()
         limit = getattr(self.limits, f"{role}_calls", None)
         token_limit = getattr(self.limits, f"{role}_tokens", None)

@@ -8,17 +8,21 @@ Lookups go, in order:
 Without a ledger, shared-cache hits are free (plain `promptflux eval`). Every chunk is written to the
 ledger and the cache before the next is sent, so a crash, a kill or an exhausted budget never loses an
 answer that was paid for, and a run's spend can always be recounted from its ledger.
+
+Calls a method makes outside a `LanguageModel` (a prompt-LM sampled token by token, whose trajectories
+it needs) are charged by `record_calls` on the same terms: keyed, written to the ledger, charged once,
+so a redone step is free and every role's spend is recounted from the ledger alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from promptflux.errors import BudgetExhausted
 from promptflux.evaluation.budget import Budget
 from promptflux.evaluation.cache import OutputCache, request_key
 from promptflux.models.base import LanguageModel
-from promptflux.types import Generation, GenRequest, ScoreRequest, ScoreResult, Usage
+from promptflux.types import Generation, GenRequest, Role, ScoreRequest, ScoreResult, Usage
 
 Request = GenRequest | ScoreRequest
 Output = Generation | ScoreResult
@@ -31,7 +35,7 @@ def call_model(
     cache: OutputCache | None = None,
     ledger: OutputCache | None = None,
     budget: Budget | None = None,
-    role: str = "target",
+    role: Role = Role.TARGET,
     chunk_size: int = 256,
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[Output]:
@@ -70,6 +74,23 @@ def call_model(
         if on_chunk is not None:
             on_chunk(sum(1 for k in keys if k in fresh))
     return [known[k] for k in keys]
+
+
+def record_calls(
+    outputs: Mapping[str, Output],
+    *,
+    ledger: OutputCache | None,
+    budget: Budget | None,
+    role: Role = Role.OPTIMIZER,
+) -> None:
+    """Charge calls made outside `call_model` (keyed by the caller): those already in the run's ledger
+    were paid for before (a step redone after a resume) and are free; the rest are charged and ledgered."""
+    known = ledger.get_many(outputs) if ledger is not None else {}
+    fresh = {k: o for k, o in outputs.items() if k not in known}
+    if budget is not None:
+        budget.charge(role, _usage(list(fresh.values())))
+    if ledger is not None and fresh:
+        ledger.put_many(fresh, role=role)
 
 
 def _dispatch(model: LanguageModel, requests: list[Request]) -> list[Output]:

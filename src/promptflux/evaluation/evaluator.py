@@ -19,7 +19,7 @@ from promptflux.evaluation.calls import Output, Request, call_model
 from promptflux.evaluation.stats import mean_ci95
 from promptflux.models.base import LanguageModel
 from promptflux.tasks.base import Task
-from promptflux.types import Example
+from promptflux.types import Example, Role
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Evaluator:
         ledger: OutputCache | None = None,
         budget: Budget | None = None,
         chunk_size: int = 256,
-        role: str = "target",
+        role: Role = Role.TARGET,
     ) -> None:
         """`cache` is shared across runs; `ledger` (optional) holds what this run paid for (see calls.py)."""
         self.task = task

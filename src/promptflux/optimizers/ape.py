@@ -25,17 +25,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.bandits import Arm, by_mean, upper_bound_choice
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import ProposalConfig, keyed_rng
-from promptflux.optimizers.induction import draw_demos, induction_prompt
+from promptflux.optimizers.components.bandits import Arm, by_mean, upper_bound_choice
+from promptflux.optimizers.components.induction import draw_demos, induction_prompt, variation_prompt
+from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, ProposalConfig, demonstrations
+from promptflux.optimizers.components.proposals import Ask, proposed, tally
+from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import Ask, propose, proposed, shown_answer, tally
+from promptflux.runs.event_types import APEPropose, APERank
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -105,16 +105,6 @@ class APEConfig(ProposalConfig):
         return {"default": cls, "quick": cls.quick}
 
 
-# -------------------------------------------------------------------- meta-prompts (our wording)
-def variation_prompt(prompt: str) -> str:
-    """Ask for a rewording of `prompt` that asks for exactly the same thing."""
-    return (
-        f"Here is an instruction for a task:\n\n{prompt}\n\n"
-        "Write a new version of this instruction: word it differently, but keep what it asks for exactly "
-        "the same. Write only the new instruction, between <START> and <END>."
-    )
-
-
 # -------------------------------------------------------------------- schedules
 @dataclass(frozen=True)
 class HalvingRound:
@@ -146,11 +136,14 @@ def ucb_slice(pulls: int, steps: int, index: int) -> int:
     return pulls * (index + 1) // steps - pulls * index // steps
 
 
-# -------------------------------------------------------------------- the optimizer
-class APEOptimizer:
-    """StepOptimizer for APE: induce instructions, rank them on train, optionally resample the best."""
+# -------------------------------------------------------------------- the method
+class APEMethod(OptimizerLLMMethod):
+    """Induce instructions, rank them on train, optionally resample the best."""
 
     name = "ape"
+    summary = "instructions induced from demonstrations, ranked by halving or UCB (Zhou et al. 2023)"
+    Config = APEConfig
+    state = ("seen", "pool", "ranking", "scores")
 
     def __init__(
         self,
@@ -164,13 +157,10 @@ class APEOptimizer:
     ) -> None:
         if not train:
             raise ConfigError("APE ranks prompts on the training split, which is empty")
-        self.config = config
-        self.evaluator = evaluator
-        self.ask = ask
+        super().__init__(config, evaluator, ask, events=events)
         self.train = train
         self.demos = demos
-        self.events = events
-        self.order = [int(i) for i in self._rng("order").permutation(len(train))]
+        self.order = [int(i) for i in self.keyed("order").permutation(len(train))]
         rounds = range(config.resample_rounds + 1)
         self.plans = [self._halving_plan(r) for r in rounds]  # unused under UCB
         self.phases = [
@@ -178,13 +168,21 @@ class APEOptimizer:
             for r in rounds
             for phase in [Phase("propose", r), *(Phase("rank", r, i) for i in range(self._rank_steps(r)))]
         ]
-        self.settings = config.proposal_settings()
         # State (checkpointed): every prompt proposed, the pool being ranked, the latest ranking.
         self.seen: list[str] = []
         self.pool: list[str] = []
         self.ranking: list[str] = []  # best first
         self.scores: dict[str, float] = {}  # the estimates the latest ranking was sorted by
         self.arms: dict[str, Arm] = {}  # UCB: what each prompt scored so far
+
+    @classmethod
+    def parts(cls, context: MethodContext, config: APEConfig) -> dict[str, Any]:
+        train = context.task.split(context.train_split)
+        return {
+            **super().parts(context, config),
+            "train": train,
+            "demos": demonstrations(context.task, train),
+        }
 
     def _halving_plan(self, round_: int) -> list[HalvingRound]:
         """Planned for the largest pool a round can have, so the step count is known before proposing."""
@@ -198,10 +196,6 @@ class APEOptimizer:
     @property
     def total_steps(self) -> int:
         return len(self.phases)
-
-    def _rng(self, *key: int | str) -> np.random.Generator:
-        """A generator fixed by (seed, key): a redone step draws exactly what it drew the first time."""
-        return keyed_rng(self.config.seed, *key)
 
     # ------------------------------------------------------------------ steps
     def step(self, step: int) -> dict[str, Any]:
@@ -221,24 +215,18 @@ class APEOptimizer:
         else:  # round 0, or nothing survived to vary: induce from demonstrations
             asks = [(induction_prompt(self._demos(round_, i)), i) for i in range(cfg.num_candidates)]
             stage = "ape-induce"
-        slots = propose(self.ask, asks, step=step, settings=self.settings, stage=stage)
+        slots = self.propose(asks, step=step, stage=stage)
         prompts = proposed(slots)
         new = [p for p in prompts if p not in self.seen]
         self.seen += new
         self.pool = list(dict.fromkeys([*varied, *new]))
         self.arms = {}
-        self._emit(
-            "ape_propose",
-            round=round_,
-            varied=varied,
-            slots=[s.record() for s in slots],
-            new=new,
-        )
+        self.emit(APEPropose(round=round_, varied=varied, slots=[s.record() for s in slots], new=new))
         counts = {"proposals": len(prompts), "new_prompts": len(new), **tally(slots)}
         return {"phase": "propose", "round": round_, **counts}
 
     def _demos(self, round_: int, slot: int) -> list[tuple[str, str]]:
-        return draw_demos(self.demos, self.config.demos, self._rng("demos", round_, slot))
+        return draw_demos(self.demos, self.config.demos, self.keyed("demos", round_, slot))
 
     def _halving(self, phase: Phase) -> dict[str, Any]:
         plan = self.plans[phase.round][phase.index]
@@ -248,13 +236,14 @@ class APEOptimizer:
         scores = self._score(contestants, examples)
         self.scores = scores
         self.ranking = sorted(contestants, key=lambda p: -scores[p])  # stable: ties keep their order
-        self._emit(
-            "ape_rank",
-            round=phase.round,
-            ranking="halving",
-            index=phase.index,
-            examples=plan.examples,
-            scores=[[p, scores[p]] for p in self.ranking],
+        self.emit(
+            APERank(
+                round=phase.round,
+                ranking="halving",
+                index=phase.index,
+                examples=plan.examples,
+                scores=[[p, scores[p]] for p in self.ranking],
+            )
         )
         return {
             "phase": "rank",
@@ -273,7 +262,7 @@ class APEOptimizer:
             if not self.arms:
                 break
             prompt = upper_bound_choice(list(self.arms), self.arms, pull, cfg.ucb_exploration)
-            picked = self._rng("ucb", phase.round, pull).choice(
+            picked = self.keyed("ucb", phase.round, pull).choice(
                 len(self.train), size=min(cfg.ucb_batch, len(self.train)), replace=False
             )
             (result,) = self.evaluator.evaluate([prompt], [self.train[int(i)] for i in picked])
@@ -281,12 +270,13 @@ class APEOptimizer:
         pulled = [p for p in self.pool if p in self.arms and self.arms[p].pulls > 0]
         self.scores = {p: self.arms[p].mean for p in pulled}
         self.ranking = by_mean(pulled, self.arms)
-        self._emit(
-            "ape_rank",
-            round=phase.round,
-            ranking="ucb",
-            index=phase.index,
-            arms=[[p, self.scores[p], self.arms[p].pulls] for p in self.ranking],
+        self.emit(
+            APERank(
+                round=phase.round,
+                ranking="ucb",
+                index=phase.index,
+                arms=[[p, self.scores[p], self.arms[p].pulls] for p in self.ranking],
+            )
         )
         return {
             "phase": "rank",
@@ -296,58 +286,16 @@ class APEOptimizer:
         }
 
     def _score(self, prompts: list[str], examples: list[Example]) -> dict[str, float]:
-        results = self.evaluator.evaluate(prompts, examples) if prompts else []
-        for r in results:
-            self._emit("eval", split="train", prompt=r.prompt, examples=len(examples), accuracy=r.mean)
-        return {r.prompt: r.mean for r in results}
-
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
+        return {r.prompt: r.mean for r in self.score(prompts, examples, "train", per_example=False)}
 
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
         """The top `keep` of the latest ranking, best first (none before the first ranking step)."""
         return self.ranking[: self.config.keep]
 
-    def baselines(self) -> dict[str, str]:
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "seen": self.seen,
-            "pool": self.pool,
-            "ranking": self.ranking,
-            "scores": self.scores,
-            "arms": {p: asdict(a) for p, a in self.arms.items()},
-        }
+        return {**super().state_dict(), "arms": {p: asdict(a) for p, a in self.arms.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seen = list(state["seen"])
-        self.pool = list(state["pool"])
-        self.ranking = list(state["ranking"])
-        self.scores = dict(state["scores"])
+        super().load_state_dict(state)
         self.arms = {p: Arm(**a) for p, a in state["arms"].items()}
-
-
-def build(context: MethodContext, config: APEConfig) -> APEOptimizer:
-    task = context.task
-    context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
-    train = task.split(context.train_split)
-    return APEOptimizer(
-        config,
-        context.evaluator(),
-        context.ask,
-        train=train,
-        demos=[(ex.input, shown_answer(task, ex)) for ex in train],
-        events=context.events,
-    )
-
-
-METHOD = Method(
-    name="ape",
-    summary="instructions induced from demonstrations, ranked by halving or UCB (Zhou et al. 2023)",
-    config=APEConfig,
-    build=build,
-    uses=frozenset({"optimizer_model"}),
-)

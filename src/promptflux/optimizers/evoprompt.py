@@ -27,11 +27,18 @@ from pydantic import Field
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import ProposalConfig, best_first, describe, keyed_rng
-from promptflux.optimizers.induction import draw_demos, induction_prompt
+from promptflux.optimizers.base import best_first
+from promptflux.optimizers.components.induction import draw_demos, induction_prompt
+from promptflux.optimizers.components.optimizer_llm import (
+    OptimizerLLMMethod,
+    ProposalConfig,
+    demonstrations,
+    describe,
+)
+from promptflux.optimizers.components.proposals import SLOTS, Ask, Slot, proposed, tally
+from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import SLOTS, Ask, Slot, propose, proposed, shown_answer, tally
+from promptflux.runs.event_types import EvoPromptInit, EvoPromptStep
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -107,11 +114,14 @@ def roulette(scores: Sequence[float], rng: np.random.Generator, count: int = 2) 
     return picked
 
 
-# -------------------------------------------------------------------- the optimizer
-class EvoPromptOptimizer:
-    """StepOptimizer for EvoPrompt: a dev-scored population evolved by LLM crossover and mutation."""
+# -------------------------------------------------------------------- the method
+class EvoPromptMethod(OptimizerLLMMethod):
+    """A dev-scored population evolved by LLM crossover and mutation."""
 
     name = "evoprompt"
+    summary = "a dev-scored population evolved by LLM crossover/mutation, GA or DE (Guo et al. 2024)"
+    Config = EvoPromptConfig
+    state = ("population", "scored")  # the members, and the dev score of every prompt ever scored
 
     def __init__(
         self,
@@ -125,16 +135,19 @@ class EvoPromptOptimizer:
     ) -> None:
         if not dev:
             raise ConfigError("EvoPrompt scores its population on the dev split, which is empty")
-        self.config = config
-        self.evaluator = evaluator
-        self.ask = ask
+        super().__init__(config, evaluator, ask, events=events)
         self.dev = dev
         self.demos = demos  # (input, shown answer) pairs of the training split, for induction
-        self.events = events
-        self.settings = config.proposal_settings()
-        # State (checkpointed): the members, and the dev score of every prompt ever scored.
         self.population: list[str] = []
-        self.scored: dict[str, float] = {}
+
+    @classmethod
+    def parts(cls, context: MethodContext, config: EvoPromptConfig) -> dict[str, Any]:
+        task = context.task
+        return {
+            **super().parts(context, config),
+            "dev": task.split(context.val_split),
+            "demos": demonstrations(task, task.split(context.train_split)),
+        }
 
     @property
     def total_steps(self) -> int:
@@ -159,14 +172,14 @@ class EvoPromptOptimizer:
         given = list(dict.fromkeys(cfg.initial_prompts))[: cfg.population]
         missing = cfg.population - len(given) if self.demos else 0
         asks = [
-            (induction_prompt(draw_demos(self.demos, cfg.demos, keyed_rng(cfg.seed, "demos", i))), i)
+            (induction_prompt(draw_demos(self.demos, cfg.demos, self.keyed("demos", i))), i)
             for i in range(missing)
         ]
-        slots = propose(self.ask, asks, step=step, settings=self.settings, stage="evoprompt-init")
+        slots = self.propose(asks, step=step, stage="evoprompt-init")
         members = list(dict.fromkeys([*given, *proposed(slots)])) or [""]
         self._score(members)
         self.population = self._best_first(members)
-        self._emit("evoprompt_init", slots=[s.record() for s in slots], population=self._table())
+        self.emit(EvoPromptInit(slots=[s.record() for s in slots], population=self._table()))
         return slots
 
     def _ga(self, step: int) -> tuple[list[Slot], dict[str, Any]]:
@@ -175,21 +188,22 @@ class EvoPromptOptimizer:
         scores = [self.scored[p] for p in parents]
         couples = []
         for i in range(cfg.population):
-            drawn = roulette(scores, keyed_rng(cfg.seed, "parents", step, i))
+            drawn = roulette(scores, self.keyed("parents", step, i))
             couples.append([parents[j] for j in (drawn * 2)[:2]])  # a one-member population mates itself
         asks = [(crossover_prompt(a, b), i) for i, (a, b) in enumerate(couples)]
-        slots = propose(self.ask, asks, step=step, settings=self.settings, stage="evoprompt-ga")
+        slots = self.propose(asks, step=step, stage="evoprompt-ga")
         children = proposed(slots)
         new = self._score(children)
         self.population = self._best_first([*parents, *children])[: cfg.population]
-        self._emit(
-            "evoprompt_step",
-            step=step,
-            variant="ga",
-            parents=couples,
-            slots=[s.record() for s in slots],
-            new=new,
-            population=self._table(),
+        self.emit(
+            EvoPromptStep(
+                step=step,
+                variant="ga",
+                parents=couples,
+                slots=[s.record() for s in slots],
+                new=new,
+                population=self._table(),
+            )
         )
         return slots, {"children": len(children), "new_prompts": len(new)}
 
@@ -201,7 +215,7 @@ class EvoPromptOptimizer:
             (differential_prompt(members[a], members[b], best, base), i)
             for i, (base, (a, b)) in enumerate(zip(members, donors))
         ]
-        slots = propose(self.ask, asks, step=step, settings=self.settings, stage="evoprompt-de")
+        slots = self.propose(asks, step=step, stage="evoprompt-de")
         children = {s.index: s.prompt for s in slots if s.prompt is not None}
         new = self._score(list(children.values()))
         replaced = []
@@ -209,16 +223,17 @@ class EvoPromptOptimizer:
             if child not in self.population and self.scored[child] > self.scored[members[i]]:
                 self.population[i] = child
                 replaced.append(i)
-        self._emit(
-            "evoprompt_step",
-            step=step,
-            variant="de",
-            best=best,
-            donors=[[members[a], members[b]] for a, b in donors],
-            slots=[s.record() for s in slots],
-            new=new,
-            replaced=replaced,
-            population=self._table(),
+        self.emit(
+            EvoPromptStep(
+                step=step,
+                variant="de",
+                best=best,
+                donors=[[members[a], members[b]] for a, b in donors],
+                slots=[s.record() for s in slots],
+                new=new,
+                replaced=replaced,
+                population=self._table(),
+            )
         )
         counts = {"children": len(set(children.values())), "new_prompts": len(new), "replaced": len(replaced)}
         return slots, counts
@@ -228,15 +243,14 @@ class EvoPromptOptimizer:
         others = [j for j in range(size) if j != base] or [base]
         if len(others) == 1:
             return others[0], others[0]
-        a, b = keyed_rng(self.config.seed, "donors", step, base).choice(others, size=2, replace=False)
+        a, b = self.keyed("donors", step, base).choice(others, size=2, replace=False)
         return int(a), int(b)
 
     def _score(self, prompts: Sequence[str]) -> list[str]:
         """Score the prompts never scored before on dev; returns those, in order."""
         new = [p for p in dict.fromkeys(prompts) if p not in self.scored]
-        for r in self.evaluator.evaluate(new, self.dev) if new else []:
+        for r in self.score(new, self.dev, "dev"):
             self.scored[r.prompt] = r.mean
-            self._emit("eval", split="dev", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
         return new
 
     def _best_first(self, prompts: Sequence[str]) -> list[str]:
@@ -246,43 +260,7 @@ class EvoPromptOptimizer:
     def _table(self) -> list[list[Any]]:
         return [[p, self.scored[p]] for p in self.population]
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
-
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
         """The population by dev score (shorter first among ties)."""
         return best_first(self.scored, self.population)
-
-    def baselines(self) -> dict[str, str]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"population": self.population, "scored": [[p, s] for p, s in self.scored.items()]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.population = list(state["population"])
-        self.scored = {p: s for p, s in state["scored"]}
-
-
-def build(context: MethodContext, config: EvoPromptConfig) -> EvoPromptOptimizer:
-    task = context.task
-    context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
-    return EvoPromptOptimizer(
-        config,
-        context.evaluator(),
-        context.ask,
-        dev=task.split(context.val_split),
-        demos=[(ex.input, shown_answer(task, ex)) for ex in task.split(context.train_split)],
-        events=context.events,
-    )
-
-
-METHOD = Method(
-    name="evoprompt",
-    summary="a dev-scored population evolved by LLM crossover/mutation, GA or DE (Guo et al. 2024)",
-    config=EvoPromptConfig,
-    build=build,
-    uses=frozenset({"optimizer_model"}),
-)

@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import ProposalConfig, best_first
+from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, ProposalConfig
+from promptflux.optimizers.components.proposals import Ask, proposed, shown_answer, tally
+from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import Ask, propose, proposed, shown_answer, tally
+from promptflux.runs.event_types import OPROStep
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -91,10 +91,13 @@ def meta_prompt(shown: Sequence[tuple[str, float]], exemplars: Sequence[tuple[st
     return "\n\n".join(sections)
 
 
-class OPROOptimizer:
-    """StepOptimizer for OPRO: a growing table of training scores drives every meta-prompt."""
+class OPROMethod(OptimizerLLMMethod):
+    """A growing table of training scores drives every meta-prompt."""
 
     name = "opro"
+    summary = "LLM optimiser shown its best prompts so far with training scores (Yang et al. 2024)"
+    Config = OPROConfig
+    state = ("scored",)
 
     def __init__(
         self,
@@ -108,18 +111,16 @@ class OPROOptimizer:
     ) -> None:
         if not train:
             raise ConfigError("OPRO scores prompts on the training split, which is empty")
-        self.config = config
-        self.evaluator = evaluator
-        self.ask = ask
+        super().__init__(config, evaluator, ask, events=events)
         self.train = train
         self.exemplars = exemplars  # (rendered input with MARKER, expected answer), one per example
-        self.events = events
-        self.settings = config.proposal_settings()
-        self.scored: dict[str, float] = {}  # instruction -> training score, in the order found
 
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
+    @classmethod
+    def parts(cls, context: MethodContext, config: OPROConfig) -> dict[str, Any]:
+        task = context.task
+        train = task.split(context.train_split)
+        exemplars = [(task.template.render(MARKER, ex.input), shown_answer(task, ex)) for ex in train]
+        return {**super().parts(context, config), "train": train, "exemplars": exemplars}
 
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.config
@@ -128,17 +129,18 @@ class OPROOptimizer:
         shown = self.shown()
         message = meta_prompt(shown, self._draw(step))
         asks = [(message, i) for i in range(cfg.candidates_per_step)]
-        slots = propose(self.ask, asks, step=step, settings=self.settings, stage="opro")
+        slots = self.propose(asks, step=step, stage="opro")
         prompts = proposed(slots)
         new = [p for p in prompts if p not in self.scored]
         self._score(new)
-        self._emit(
-            "opro_step",
-            step=step,
-            meta_prompt=message,
-            shown=[[p, s] for p, s in shown],
-            slots=[s.record() for s in slots],
-            new=[[p, self.scored[p]] for p in new],
+        self.emit(
+            OPROStep(
+                step=step,
+                meta_prompt=message,
+                shown=[[p, s] for p, s in shown],
+                slots=[s.record() for s in slots],
+                new=[[p, self.scored[p]] for p in new],
+            )
         )
         new_scores = [self.scored[p] for p in new]
         return {
@@ -157,54 +159,9 @@ class OPROOptimizer:
     def _draw(self, step: int) -> list[tuple[str, str]]:
         """This step's exemplars: fixed by (seed, step), so a redone step shows the same ones."""
         size = min(self.config.exemplars, len(self.exemplars))
-        picked = np.random.default_rng([self.config.seed, step]).choice(
-            len(self.exemplars), size=size, replace=False
-        )
+        picked = self.keyed(step).choice(len(self.exemplars), size=size, replace=False)
         return [self.exemplars[int(i)] for i in picked]
 
     def _score(self, prompts: list[str]) -> None:
-        for r in self.evaluator.evaluate(prompts, self.train) if prompts else []:
+        for r in self.score(prompts, self.train, "train"):
             self.scored[r.prompt] = r.mean
-            self._emit("eval", split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean)
-
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
-
-    # ------------------------------------------------------------------ selection and checkpoints
-    def candidates(self) -> list[str]:
-        """The best `candidates` instructions by training score (shorter first among ties)."""
-        return best_first(self.scored)[: self.config.candidates]
-
-    def baselines(self) -> dict[str, str]:
-        initial = self.config.initial_prompt
-        return {"initial prompt": initial} if initial.strip() else {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"scored": [[p, s] for p, s in self.scored.items()]}  # a list: the order matters
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.scored = {p: s for p, s in state["scored"]}
-
-
-def build(context: MethodContext, config: OPROConfig) -> OPROOptimizer:
-    task = context.task
-    context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
-    train = task.split(context.train_split)
-    return OPROOptimizer(
-        config,
-        context.evaluator(),
-        context.ask,
-        train=train,
-        exemplars=[(task.template.render(MARKER, ex.input), shown_answer(task, ex)) for ex in train],
-        events=context.events,
-    )
-
-
-METHOD = Method(
-    name="opro",
-    summary="LLM optimiser shown its best prompts so far with training scores (Yang et al. 2024)",
-    config=OPROConfig,
-    build=build,
-    uses=frozenset({"optimizer_model"}),
-)

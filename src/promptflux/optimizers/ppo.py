@@ -51,15 +51,10 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from promptflux.evaluation.budget import Budget
-from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import best_first
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
-from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
-from promptflux.optimizers.prompt_lm import LoraFields, PromptDrawer, prompt_lm_parts
-from promptflux.runs.events import EventLog
-from promptflux.types import Example
+from promptflux.optimizers.components.meta_prompt import MetaPrompt
+from promptflux.optimizers.components.policy import SampledPrompt
+from promptflux.optimizers.components.prompt_lm import LoraFields, PromptLMMethod
+from promptflux.runs.event_types import PPOBatch
 
 BaselineKind = Literal["batch_mean", "ema"]
 
@@ -201,38 +196,23 @@ class RewardBaseline:
 # ---------------------------------------------------------------------------------------------- trainer
 
 
-class PPOTrainer:
-    """StepOptimizer: sample a batch, score it, `ppo_epochs` clipped-surrogate updates of the adapter."""
+class PPOMethod(PromptLMMethod):
+    """Sample a batch, score it, `ppo_epochs` clipped-surrogate updates of the adapter."""
 
     name = "ppo"
+    summary = (
+        "PPO-trained LoRA prompt-LM, StablePrompt-style (GFlowPO's policy and meta-prompt, RL objective)"
+    )
+    Config = PPOConfig
+    state = ("scored", "rng")
 
-    def __init__(
-        self,
-        config: PPOConfig,
-        policy: PromptPolicy,
-        evaluator: Evaluator,
-        *,
-        train: list[Example],
-        demo_pool: list[Example],
-        budget: Budget,
-        events: EventLog | None = None,
-    ) -> None:
-        self.config = config
-        self.policy = policy
-        self.budget = budget
-        self.events = events
-        self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
-        self.builder = config.meta_prompt_builder(demo_pool, train)
-        self.rng = np.random.default_rng(config.seed)
-        self.optimizer = torch.optim.AdamW(
-            policy.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    def __init__(self, config: PPOConfig, *args: Any, **kwargs: Any) -> None:
+        """The parts of every prompt-LM method (PromptLMMethod), then this method's own."""
+        super().__init__(config, *args, **kwargs)
+        self.adamw = torch.optim.AdamW(
+            self.policy.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.baseline = RewardBaseline(config.baseline, config.baseline_ema_decay)
-        self.scored: dict[str, float] = {}  # prompt -> training accuracy
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
 
     def step(self, step: int) -> dict[str, Any]:
         """One batch and its updates. Summary: loss, kl (mean log q_old - log p_ref), clip_fraction and
@@ -282,18 +262,19 @@ class PPOTrainer:
         adv = self.baseline.advantages(shaped, cfg.normalize_advantages)
         epochs = [self._update(meta, ids, old_log_q, adv) for _ in range(cfg.ppo_epochs)]
         kl = (old_log_q - log_prior).mean().item()
-        self._emit(
-            "ppo_batch",
-            step=step,
-            meta_prompt=meta.to_event(),
-            prompts=[s.text for s in batch],
-            reward=rewards,
-            log_q_old=old_log_q.tolist(),
-            log_prior=log_prior.tolist(),
-            advantage=adv.tolist(),
-            baseline=self.baseline.value,
-            epochs=epochs,
-            budget=self.budget.snapshot(),
+        self.emit(
+            PPOBatch(
+                step=step,
+                meta_prompt=meta.to_event(),
+                prompts=[s.text for s in batch],
+                reward=rewards,
+                log_q_old=old_log_q.tolist(),
+                log_prior=log_prior.tolist(),
+                advantage=adv.tolist(),
+                baseline=self.baseline.value,
+                epochs=epochs,
+                budget=self.budget.snapshot(),
+            )
         )
         return {
             "loss": float(np.mean([e["loss"] for e in epochs])),
@@ -307,7 +288,7 @@ class PPOTrainer:
     ) -> dict[str, float]:
         """One optimiser step on the whole batch (gradients accumulated over micro-batches)."""
         cfg, n = self.config, len(ids)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.adamw.zero_grad(set_to_none=True)
         loss, clipped, start = 0.0, 0.0, 0
         for chunk in self._chunks(ids):
             part = slice(start, start + len(chunk))
@@ -318,57 +299,20 @@ class PPOTrainer:
             loss += terms.loss.item() * len(chunk) / n
             clipped += terms.clipped.sum().item()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.adamw.step()
+        self.adamw.zero_grad(set_to_none=True)
         return {"loss": loss, "clip_fraction": clipped / n, "grad_norm": float(grad_norm)}
 
     def _chunks(self, ids: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
         size = self.config.micro_batch_size
         return [ids[i : i + size] for i in range(0, len(ids), size)]
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
-
-    # ------------------------------------------------------------------ selection and checkpoints
-
-    def candidates(self) -> list[str]:
-        return best_first(self.scored)[: self.config.candidates]
-
-    def baselines(self) -> dict[str, str]:
-        first = self.drawer.first_usable  # the untrained prompt-LM's first usable sample
-        return {"initial sample": first} if first else {}
+    # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "initial_prompt": self.drawer.first_usable,
-            "adapter": self.policy.adapter_state(),
-            "optimizer": self.optimizer.state_dict(),
-            "baseline": self.baseline.value,
-            "scored": dict(self.scored),
-            "rng": self.rng.bit_generator.state,
-        }
+        return {**super().state_dict(), "optimizer": self.adamw.state_dict(), "baseline": self.baseline.value}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.drawer.first_usable = state["initial_prompt"]
-        self.policy.load_adapter_state(state["adapter"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        super().load_state_dict(state)
+        self.adamw.load_state_dict(state["optimizer"])
         self.baseline.value = state["baseline"]
-        self.scored = dict(state["scored"])
-        self.rng.bit_generator.state = state["rng"]
-
-
-# ---------------------------------------------------------------------------------------------- method
-
-
-def build(context: MethodContext, config: PPOConfig) -> PPOTrainer:
-    return PPOTrainer(config, **prompt_lm_parts(context, config.lora_settings(), config.seed))
-
-
-METHOD = Method(
-    name="ppo",
-    summary="PPO-trained LoRA prompt-LM, StablePrompt-style (GFlowPO's policy and meta-prompt, RL objective)",
-    config=PPOConfig,
-    build=build,
-    uses=frozenset({"prompt_lm"}),
-)

@@ -28,12 +28,14 @@ from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
-from promptflux.optimizers.ape import variation_prompt
-from promptflux.optimizers.bandits import Pull, Strategy, select
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import ProposalConfig, describe, keyed_rng, pick
+from promptflux.optimizers.base import pick
+from promptflux.optimizers.components.bandits import Pull, Strategy, select
+from promptflux.optimizers.components.induction import variation_prompt
+from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, ProposalConfig, describe
+from promptflux.optimizers.components.proposals import SLOTS, Ask, Slot, proposed, shown_answer, tally
+from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.proposals import SLOTS, Ask, Slot, propose, proposed, shown_answer, tally
+from promptflux.runs.event_types import ProTeGiStep
 from promptflux.runs.events import EventLog
 from promptflux.types import Example
 
@@ -138,11 +140,13 @@ def edit_prompt(prompt: str, errors: Sequence[Error], reason: str) -> str:
     )
 
 
-# -------------------------------------------------------------------- the optimizer
-class ProTeGiOptimizer:
-    """StepOptimizer for ProTeGi: textual gradients expand the beam, a bandit prunes it."""
+# -------------------------------------------------------------------- the method
+class ProTeGiMethod(OptimizerLLMMethod):
+    """Textual gradients expand the beam, a bandit prunes it."""
 
     name = "protegi"
+    summary = "textual gradients on errors expand a beam; a bandit prunes it (ProTeGi, Pryzant et al. 2023)"
+    Config = ProTeGiConfig
 
     def __init__(
         self,
@@ -155,20 +159,16 @@ class ProTeGiOptimizer:
     ) -> None:
         if not train:
             raise ConfigError("ProTeGi finds errors and selects prompts on the training split: it is empty")
-        self.config = config
-        self.evaluator = evaluator
-        self.ask = ask
+        super().__init__(config, evaluator, ask, events=events)
         self.train = train
         self.references = [shown_answer(evaluator.task, ex) for ex in train]
-        self.events = events
-        self.settings = config.proposal_settings()
         # State (checkpointed): the beam, best first, with the bandit mean that ranked each prompt.
         self.beam: list[str] = []
         self.means: dict[str, float | None] = {}
 
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
+    @classmethod
+    def parts(cls, context: MethodContext, config: ProTeGiConfig) -> dict[str, Any]:
+        return {**super().parts(context, config), "train": context.task.split(context.train_split)}
 
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.config
@@ -186,17 +186,18 @@ class ProTeGiOptimizer:
         )
         self.beam = result.ranking[: cfg.beam_size]
         self.means = {p: result.arms[p].mean if result.arms[p].pulls else None for p in self.beam}
-        self._emit(
-            "protegi_step",
-            step=step,
-            beam=beam,
-            shown=[{"slot": s, "prompt": p, "errors": errs} for s, (p, errs) in shown.items()],
-            gradients=[s.record() for s in reasons],
-            edits=[s.record() for s in edits],
-            paraphrases=[s.record() for s in paraphrases],
-            new=new,
-            arms=[[p, result.arms[p].mean, result.arms[p].pulls] for p in result.ranking],
-            next=self.beam,
+        self.emit(
+            ProTeGiStep(
+                step=step,
+                beam=beam,
+                shown=[{"slot": s, "prompt": p, "errors": errs} for s, (p, errs) in shown.items()],
+                gradients=[s.record() for s in reasons],
+                edits=[s.record() for s in edits],
+                paraphrases=[s.record() for s in paraphrases],
+                new=new,
+                arms=[[p, result.arms[p].mean, result.arms[p].pulls] for p in result.ranking],
+                next=self.beam,
+            )
         )
         return {
             "errors_shown": sum(len(errs) for _, errs in shown.values()),
@@ -252,13 +253,13 @@ class ProTeGiOptimizer:
             ]
             for g in range(cfg.num_gradients if wrong else 0):
                 slot = b * cfg.num_gradients + g
-                drawn = pick(len(wrong), cfg.errors_per_gradient, keyed_rng(cfg.seed, "errors", step, slot))
+                drawn = pick(len(wrong), cfg.errors_per_gradient, self.keyed("errors", step, slot))
                 shown[slot] = (prompt, [wrong[i] for i in sorted(drawn)])
         return shown
 
     def _ask(self, step: int, stage: str, messages: dict[int, str]) -> list[Slot]:
         asks = [(message, slot) for slot, message in messages.items()]
-        return propose(self.ask, asks, step=step, settings=self.settings, stage=stage)
+        return self.propose(asks, step=step, stage=stage)
 
     def _pull(self, step: int) -> Pull:
         """The bandit's pulls: batch r of a step is the same random draw for every arm."""
@@ -271,20 +272,12 @@ class ProTeGiOptimizer:
 
     def _sample(self, size: int, *key: int | str) -> list[int]:
         """Indices of `size` distinct training examples, fixed by (seed, key)."""
-        return pick(len(self.train), size, keyed_rng(self.config.seed, *key))
-
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
+        return pick(len(self.train), size, self.keyed(*key))
 
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
         """The beam, best bandit mean first (none before the first step)."""
         return list(self.beam)
-
-    def baselines(self) -> dict[str, str]:
-        initial = self.config.initial_prompt
-        return {"initial prompt": initial} if initial.strip() else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"beam": self.beam, "means": [self.means[p] for p in self.beam]}
@@ -292,23 +285,3 @@ class ProTeGiOptimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.beam = list(state["beam"])
         self.means = dict(zip(self.beam, state["means"]))
-
-
-def build(context: MethodContext, config: ProTeGiConfig) -> ProTeGiOptimizer:
-    context.optimizer_llm()  # a missing or bad optimiser spec fails before the first step
-    return ProTeGiOptimizer(
-        config,
-        context.evaluator(),
-        context.ask,
-        train=context.task.split(context.train_split),
-        events=context.events,
-    )
-
-
-METHOD = Method(
-    name="protegi",
-    summary="textual gradients on errors expand a beam; a bandit prunes it (ProTeGi, Pryzant et al. 2023)",
-    config=ProTeGiConfig,
-    build=build,
-    uses=frozenset({"optimizer_model"}),
-)

@@ -1,21 +1,33 @@
-"""The methods `promptflux optimize --method` knows. A new method = one module with a `METHOD` + one line."""
+"""The methods `promptflux optimize --method` knows. A new method = one module (a config and a
+`SearchMethod` subclass, see base.py and fixed.py) + one entry in the tuple below."""
 
 from __future__ import annotations
 
 from promptflux.errors import ConfigError
-from promptflux.optimizers.ape import METHOD as APE
+from promptflux.optimizers.ape import APEMethod
 from promptflux.optimizers.base import Method
-from promptflux.optimizers.evoprompt import METHOD as EVOPROMPT
-from promptflux.optimizers.fixed import METHOD as FIXED
-from promptflux.optimizers.gflowpo.method import METHOD as GFLOWPO
-from promptflux.optimizers.gpo.method import METHOD as GPO
-from promptflux.optimizers.opro import METHOD as OPRO
-from promptflux.optimizers.ppo import METHOD as PPO
-from promptflux.optimizers.protegi import METHOD as PROTEGI
-from promptflux.optimizers.sampling import METHOD as SAMPLING
+from promptflux.optimizers.evoprompt import EvoPromptMethod
+from promptflux.optimizers.fixed import FixedMethod
+from promptflux.optimizers.gflowpo.trainer import GFlowPOMethod
+from promptflux.optimizers.gpo.method import GPOMethod
+from promptflux.optimizers.opro import OPROMethod
+from promptflux.optimizers.ppo import PPOMethod
+from promptflux.optimizers.protegi import ProTeGiMethod
+from promptflux.optimizers.sampling import SamplingMethod
 
 METHODS: dict[str, Method] = {
-    m.name: m for m in (GFLOWPO, GPO, APE, OPRO, PROTEGI, EVOPROMPT, SAMPLING, FIXED, PPO)
+    m.name: Method.of(m)
+    for m in (
+        GFlowPOMethod,
+        GPOMethod,
+        APEMethod,
+        OPROMethod,
+        ProTeGiMethod,
+        EvoPromptMethod,
+        SamplingMethod,
+        FixedMethod,
+        PPOMethod,
+    )
 }
 
 

@@ -13,15 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from promptflux.evaluation.budget import Budget
-from promptflux.evaluation.evaluator import Evaluator
-from promptflux.models.hf import LoraSettings
-from promptflux.optimizers.base import Method, MethodContext
-from promptflux.optimizers.common import best_first
-from promptflux.optimizers.gflowpo.policy import PromptPolicy
-from promptflux.optimizers.prompt_lm import MetaPromptFields, PromptDrawer, prompt_lm_parts
-from promptflux.runs.events import EventLog
-from promptflux.types import Example
+from promptflux.optimizers.components.prompt_lm import MetaPromptFields, PromptLMMethod
 
 
 class SamplingConfig(MetaPromptFields):
@@ -49,31 +41,14 @@ class SamplingConfig(MetaPromptFields):
         return {"default": cls, "quick": lambda: cls(steps=6, samples_per_step=4, max_new_tokens=48)}
 
 
-class PromptLMSampler:
-    """StepOptimizer: sample, score new prompts on the training split, keep the best."""
+class SamplingMethod(PromptLMMethod):
+    """Sample, score new prompts on the training split, keep the best (the adapter is never trained)."""
 
     name = "sampling"
-
-    def __init__(
-        self,
-        config: SamplingConfig,
-        policy: PromptPolicy,
-        evaluator: Evaluator,
-        *,
-        train: list[Example],
-        demo_pool: list[Example],
-        budget: Budget,
-        events: EventLog | None = None,
-    ) -> None:
-        self.config = config
-        self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
-        self.builder = config.meta_prompt_builder(demo_pool, train)
-        self.rng = np.random.default_rng(config.seed)
-        self.scored: dict[str, float] = {}  # prompt -> training accuracy
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
+    summary = "best of N prompts sampled from the untrained prompt-LM (GFlowPO's meta-prompt, no learning)"
+    Config = SamplingConfig
+    trains = False
+    state = ("scored", "rng")
 
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.config
@@ -97,30 +72,3 @@ class PromptLMSampler:
             "mean_train_acc": float(np.mean(accs)) if accs else None,
             "best_train_acc": max(self.scored.values(), default=None),
         }
-
-    def candidates(self) -> list[str]:
-        return best_first(self.scored)[: self.config.candidates]
-
-    def baselines(self) -> dict[str, str]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"scored": self.scored, "rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.scored = dict(state["scored"])
-        self.rng.bit_generator.state = state["rng"]
-
-
-def build(context: MethodContext, config: SamplingConfig) -> PromptLMSampler:
-    # An untrained LoRA adapter is the identity (its B matrices start at zero): the base model samples.
-    return PromptLMSampler(config, **prompt_lm_parts(context, LoraSettings(), init_seed=None))
-
-
-METHOD = Method(
-    name="sampling",
-    summary="best of N prompts sampled from the untrained prompt-LM (GFlowPO's meta-prompt, no learning)",
-    config=SamplingConfig,
-    build=build,
-    uses=frozenset({"prompt_lm"}),
-)

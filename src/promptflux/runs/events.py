@@ -1,8 +1,9 @@
 """Append-only JSONL event log that survives a kill -9.
 
-Each event is one line, written with a single `write` and flushed (and fsync'ed) before the call
-returns. A process killed mid-write can leave at most one partial last line; readers skip it, and
-`rewind` cuts the log back to a checkpoint's offset on resume so no event is recorded twice.
+Each event is one line (a typed event of event_types.py), written with a single `write` and flushed
+(and fsync'ed) before the call returns. A process killed mid-write can leave at most one partial last
+line; readers skip it, and `rewind` cuts the log back to a checkpoint's offset on resume so no event
+is recorded twice.
 
 `rewind` only ever shortens the log, and only at a line boundary of a log it can parse: a torn final
 line (a kill, a full disk) is dropped; a log damaged anywhere else is refused with a one-line error and
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from promptflux.errors import ConfigError, StorageError
+from promptflux.runs.event_types import Event
 
 
 class EventLog:
@@ -39,6 +41,10 @@ class EventLog:
                 os.fsync(self._file.fileno())
         except OSError as e:  # e.g. a full disk: at most a torn last line, which resume drops
             raise StorageError(f"cannot append to {self.path}: {e.strerror}; free space and resume") from None
+
+    def record(self, event: Event) -> None:
+        """Append a typed event (see event_types.py)."""
+        self.append(event.kind, **event.payload())
 
     @property
     def offset(self) -> int:

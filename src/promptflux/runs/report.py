@@ -4,31 +4,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from promptflux.runs.event_types import TRAINING_BATCHES, Step, Validation
 from promptflux.runs.events import read_events
+
+TRAINING = {cls.kind: cls for cls in TRAINING_BATCHES}  # kind -> the fields its curves read
 
 
 def curves(events_path: Path) -> dict[str, list[tuple[int, float]]]:
-    """(target calls, value) series: best training accuracy, mean log-reward, best validation accuracy;
-    and (step, value) for `fresh_train`: the mean training accuracy of the prompts a method newly drew
-    in that step, the curve that shows whether a trained prompt-LM learns (GFlowPO, PPO, sampling)."""
+    """(target calls, value) series: best training accuracy and mean reward per batch, from the training
+    batches of every method that trains (event_types.TrainingBatch: GFlowPO's log R, PPO's reward), and
+    best validation accuracy; and (step, value) for `fresh_train`: the mean training accuracy of the
+    prompts a method newly drew in that step, the curve that shows whether a prompt-LM learns."""
     best_train, best_val = float("-inf"), float("-inf")
     out: dict[str, list[tuple[int, float]]] = {
         "best_train": [],
-        "mean_log_reward": [],
+        "mean_reward": [],
         "best_val": [],
         "fresh_train": [],
     }
     for e in read_events(events_path):
-        if e["kind"] == "step" and e.get("mean_train_acc") is not None:
+        if e["kind"] == Step.kind and e.get("mean_train_acc") is not None:
             out["fresh_train"].append((e["step"], e["mean_train_acc"]))
         calls = e.get("budget", {}).get("target_calls")
         if calls is None:
             continue
-        if e["kind"] == "micro_batch" and e["accuracy"]:
-            best_train = max(best_train, *e["accuracy"])
+        batch = TRAINING.get(e["kind"])
+        accuracy = [a for a in e[batch.accuracy_field] if a is not None] if batch else []
+        if batch and accuracy:
+            rewards = e[batch.reward_field]
+            best_train = max(best_train, *accuracy)
             out["best_train"].append((calls, best_train))
-            out["mean_log_reward"].append((calls, sum(e["log_reward"]) / len(e["log_reward"])))
-        elif e["kind"] == "validation":
+            out["mean_reward"].append((calls, sum(rewards) / len(rewards)))
+        elif e["kind"] == Validation.kind:
             best_val = max(best_val, e["accuracy"])
             out["best_val"].append((calls, best_val))
     return out
@@ -63,10 +70,12 @@ def plot_curves(events_path: Path, png_path: Path) -> None:
             ax_acc.step(xs, ys, where="post", label=label)
     ax_acc.set(xlabel="target calls", ylabel="accuracy", title="accuracy vs target calls")
     ax_acc.legend(loc="lower right")
-    if series["mean_log_reward"]:
-        xs, ys = zip(*series["mean_log_reward"])
+    if series["mean_reward"]:
+        xs, ys = zip(*series["mean_reward"])
         ax_r.plot(xs, ys, ".", alpha=0.6)
-    ax_r.set(xlabel="target calls", ylabel="mean log R per micro-batch", title="reward vs target calls")
+    ax_r.set(
+        xlabel="target calls", ylabel="mean reward per batch (GFlowPO: log R)", title="reward vs target calls"
+    )
     if learning:
         steps, accs = zip(*series["fresh_train"])
         axes[2].plot(steps, accs, "o-", alpha=0.5, label="per step")

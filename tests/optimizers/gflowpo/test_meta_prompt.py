@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from promptflux.errors import ConfigError
-from promptflux.optimizers.gflowpo.meta_prompt import (
+from promptflux.optimizers.components.meta_prompt import (
     MetaPromptBuilder,
     clean_reference,
     extract_instruction,

@@ -8,10 +8,10 @@ import torch
 
 from promptflux.errors import ConfigError
 from promptflux.models.tiny import tiny_random_model
+from promptflux.optimizers.components.meta_prompt import MetaPrompt
+from promptflux.optimizers.components.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
 from promptflux.optimizers.gflowpo.objective import VarGradEMA, log_reward, trajectory_balance_loss
-from promptflux.optimizers.gflowpo.policy import PromptPolicy
 
 META = MetaPrompt(
     text="Input: a great film\nOutput: positive\n\nWhat was the instruction?",

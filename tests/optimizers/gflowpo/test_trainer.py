@@ -9,7 +9,7 @@ from promptflux.evaluation import Budget, Evaluator
 from promptflux.models.hf import FrozenBase
 from promptflux.models.tiny import tiny_random_model
 from promptflux.optimizers.gflowpo import GFlowPOConfig, PromptPolicy
-from promptflux.optimizers.gflowpo.trainer import GFlowPOTrainer
+from promptflux.optimizers.gflowpo.trainer import GFlowPOMethod
 from tests.helpers import toy_sentiment_task
 
 CONFIG = dict(steps=6, warmup_steps=2, micro_batch_size=3, grad_accumulation=2, max_new_tokens=10)
@@ -24,14 +24,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def make_trainer(seed: int = 0, **overrides) -> GFlowPOTrainer:
+def make_trainer(seed: int = 0, **overrides) -> GFlowPOMethod:
     task = toy_sentiment_task()
     lm = tiny_random_model(seed=seed)
     config = GFlowPOConfig.from_preset("default", **{**CONFIG, "seed": seed, **overrides})
     policy = PromptPolicy(lm, config.lora_settings())
     budget = Budget()
     train, pool = task.split("train")[:4], task.split("train")[4:]
-    return GFlowPOTrainer(
+    return GFlowPOMethod(
         config,
         policy,
         Evaluator(task, FrozenBase(lm), budget=budget),

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from promptflux.evaluation import Budget
 from promptflux.optimizers.gpo import GPOConfig
-from promptflux.optimizers.gpo.optimizer import GPOOptimizer
+from promptflux.optimizers.gpo.method import GPOMethod
 from promptflux.runs.events import EventLog, read_events
 from promptflux.types import GenRequest
 from tests.optimizers.fakes import ScriptedOptimizer, make_evaluator, tags
 
 
-def make(config: GPOConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> GPOOptimizer:
+def make(config: GPOConfig, ask: ScriptedOptimizer, budget: Budget | None = None) -> GPOMethod:
     evaluator = make_evaluator(budget)
     train = evaluator.task.split("train")
-    return GPOOptimizer(
+    return GPOMethod(
         config,
         evaluator,
         ask,

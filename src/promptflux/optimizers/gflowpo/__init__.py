@@ -12,18 +12,20 @@ prior^(1/gamma) · accuracy^(1/beta). One training step, in components of this p
     DMU   : PriorityQueue.push(best of the micro-batch); DiversePool.update(step, buffer, rng)
 
 Modules: `config` (all knobs, presets), `schedule` (LR), `objective` (reward, TB loss, log Z),
-`replay`, `memory` (DMU queue and diverse pool), `meta_prompt`, `policy`. The training loop lives
-elsewhere and only wires these together.
+`replay`, `dmu` (the DMU priority queue and diverse pool), and `trainer` (the method: the training
+loop, which only wires these together). The policy and the meta-prompt are components shared with
+the other prompt-LM methods (`optimizers/components/`).
 """
 
-from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-from promptflux.optimizers.gflowpo.memory import DiversePool, PriorityQueue, QueueItem, draw_references
-from promptflux.optimizers.gflowpo.meta_prompt import (
+from promptflux.optimizers.components.meta_prompt import (
     MetaPrompt,
     MetaPromptBuilder,
     MetaPromptStyle,
     extract_instruction,
 )
+from promptflux.optimizers.components.policy import PromptPolicy, SampledPrompt
+from promptflux.optimizers.gflowpo.config import GFlowPOConfig
+from promptflux.optimizers.gflowpo.dmu import DiversePool, PriorityQueue, QueueItem, draw_references
 from promptflux.optimizers.gflowpo.objective import (
     LearnedLogZ,
     LogZ,
@@ -32,7 +34,6 @@ from promptflux.optimizers.gflowpo.objective import (
     make_log_z,
     trajectory_balance_loss,
 )
-from promptflux.optimizers.gflowpo.policy import PromptPolicy, SampledPrompt
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda, lr_multiplier
 

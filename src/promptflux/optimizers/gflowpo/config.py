@@ -23,8 +23,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
+from promptflux.optimizers.components.prompt_lm import LoraFields
 from promptflux.optimizers.presets import PresetConfig
-from promptflux.optimizers.prompt_lm import LoraFields
 
 LogZMode = Literal["vargrad_ema", "learned"]
 LRSchedule = Literal["warmup_cosine", "warmup_linear", "constant"]

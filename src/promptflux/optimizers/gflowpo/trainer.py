@@ -21,18 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from promptflux.evaluation.budget import Budget
-from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.components.meta_prompt import MetaPrompt
+from promptflux.optimizers.components.prompt_lm import PromptLMMethod
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-from promptflux.optimizers.gflowpo.memory import DiversePool, PriorityQueue, draw_references
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt
+from promptflux.optimizers.gflowpo.dmu import DiversePool, PriorityQueue, draw_references
 from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z, trajectory_balance_loss
-from promptflux.optimizers.gflowpo.policy import PromptPolicy
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
-from promptflux.optimizers.prompt_lm import PromptDrawer
-from promptflux.runs.events import EventLog
-from promptflux.types import Example
+from promptflux.runs.event_types import MicroBatch
 
 
 @dataclass(frozen=True)
@@ -46,44 +42,28 @@ class Scored:
     replayed: bool
 
 
-class GFlowPOTrainer:
+class GFlowPOMethod(PromptLMMethod):
     """Trains a LoRA prompt-LM to sample prompts in proportion to prior x tempered training accuracy."""
 
     name = "gflowpo"
+    summary = "GFlowNet-trained LoRA prompt-LM with replay and Dynamic Memory Update (Cho et al. 2026)"
+    Config = GFlowPOConfig
+    state = ("rng",)
 
-    def __init__(
-        self,
-        config: GFlowPOConfig,
-        policy: PromptPolicy,
-        evaluator: Evaluator,
-        *,
-        train: list[Example],
-        demo_pool: list[Example],
-        budget: Budget,
-        events: EventLog | None = None,
-    ) -> None:
-        self.config = config
-        self.policy = policy
-        self.budget = budget
-        self.events = events
-        self.drawer = PromptDrawer(policy, evaluator, train, budget, events)
-        self.beta = config.resolve_beta(len(train))
-        self.builder = config.meta_prompt_builder(demo_pool, train)
-        self.rng = np.random.default_rng(config.seed)
+    def __init__(self, config: GFlowPOConfig, *args: Any, **kwargs: Any) -> None:
+        """The parts of every prompt-LM method (PromptLMMethod), then this method's own."""
+        super().__init__(config, *args, **kwargs)
+        self.beta = config.resolve_beta(len(self.drawer.train))
         self.buffer = ReplayBuffer(config.replay_capacity, config.replay_rank_by)
         self.queue = PriorityQueue(config.dmu_queue_size)
         self.pool = DiversePool.from_config(config)
-        self.log_z: LogZ = make_log_z(config, policy.lm.device)
-        groups = [{"params": policy.parameters(), "lr": config.lr}, *self.log_z.param_groups()]
-        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        self.log_z: LogZ = make_log_z(config, self.policy.lm.device)
+        groups = [{"params": self.policy.parameters(), "lr": config.lr}, *self.log_z.param_groups()]
+        self.adamw = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         lr_lambda = config_lr_lambda(config)
         # The learned log Z keeps its own constant rate; only the adapter follows the schedule.
         lambdas = [lr_lambda] + [lambda _: 1.0] * (len(groups) - 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.adamw, lambdas)
 
     # ------------------------------------------------------------------ one step
 
@@ -108,40 +88,43 @@ class GFlowPOTrainer:
                 acc = torch.tensor([b.accuracy for b in batch], device=log_prior.device)
                 log_r = log_reward(log_prior, acc, cfg.gamma, self.beta, cfg.eps)
                 self._remember(step, batch, log_prior, log_r)
-                record = {
-                    "step": step,
-                    "micro": micro,
-                    "online": online,
-                    "temperature": temperature,
-                    "meta_prompt": meta.to_event(),
-                    "prompts": [b.text for b in batch],
-                    "accuracy": [b.accuracy for b in batch],
-                    "replayed": [b.replayed for b in batch],
-                    "log_prior": log_prior.tolist(),
-                    "log_reward": log_r.tolist(),
-                }
+                learned: dict[str, Any] = {}
                 if not warmup:
                     log_q = self.policy.log_q(meta, ids)
                     log_z = self.log_z.for_batch(log_q.detach(), log_r)
                     loss = trajectory_balance_loss(log_z, log_q, log_r)
                     (loss / cfg.grad_accumulation).backward()
                     losses.append(loss.item())
-                    record.update(log_q=log_q.tolist(), log_z=float(log_z), loss=loss.item())
+                    learned = {"log_q": log_q.tolist(), "log_z": float(log_z), "loss": loss.item()}
+                record = MicroBatch(
+                    step=step,
+                    micro=micro,
+                    online=online,
+                    temperature=temperature,
+                    meta_prompt=meta.to_event(),
+                    prompts=[b.text for b in batch],
+                    accuracy=[b.accuracy for b in batch],
+                    replayed=[b.replayed for b in batch],
+                    log_prior=log_prior.tolist(),
+                    log_reward=log_r.tolist(),
+                    **learned,
+                    budget=self.budget.snapshot(),
+                )
                 batches.append(record)
-                self._emit("micro_batch", **record, budget=self.budget.snapshot())
+                self.emit(record)
         summary: dict[str, Any] = {"warmup": warmup, "buffer": len(self.buffer)}
         if not warmup and losses:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
+            self.adamw.step()
             self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            self.adamw.zero_grad(set_to_none=True)
             summary.update(
                 loss=float(np.mean(losses)),
                 grad_norm=float(grad_norm),
                 lr=self.scheduler.get_last_lr()[0],
                 log_z=self.log_z.value,
             )
-        accs = [a for r in batches for a, rep in zip(r["accuracy"], r["replayed"]) if not rep]
+        accs = [a for r in batches for a, rep in zip(r.accuracy, r.replayed) if not rep]
         summary["new_prompts"] = len(accs)
         summary["mean_train_acc"] = float(np.mean(accs)) if accs else None
         summary["best_train_acc"] = self.queue.items[0].accuracy if len(self.queue) else None
@@ -187,10 +170,6 @@ class GFlowPOTrainer:
         best = max(batch, key=lambda b: (b.accuracy, -len(b.text)))
         self.queue.push(best.text, best.accuracy, step)
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        if self.events is not None:
-            self.events.append(kind, **data)
-
     # ------------------------------------------------------------------ selection and checkpoints
 
     def candidates(self, n_sampled: int = 10) -> list[str]:
@@ -198,30 +177,22 @@ class GFlowPOTrainer:
         by_acc = sorted(self.buffer.entries, key=lambda e: (-e.accuracy, len(e.text)))
         return list(dict.fromkeys([*self.queue.texts, *(e.text for e in by_acc[:n_sampled])]))
 
-    def baselines(self) -> dict[str, str]:
-        first = self.drawer.first_usable  # the untrained prompt-LM's first usable sample
-        return {"initial sample": first} if first else {}
-
     def state_dict(self) -> dict[str, Any]:
         return {
-            "initial_prompt": self.drawer.first_usable,
-            "adapter": self.policy.adapter_state(),
-            "optimizer": self.optimizer.state_dict(),
+            **super().state_dict(),  # the first sample, the adapter, the random stream
+            "optimizer": self.adamw.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "log_z": self.log_z.state_dict(),
             "buffer": self.buffer.state_dict(),
             "queue": self.queue.state_dict(),
             "pool": self.pool.state_dict(),
-            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.drawer.first_usable = state["initial_prompt"]
-        self.policy.load_adapter_state(state["adapter"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        super().load_state_dict(state)
+        self.adamw.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.log_z.load_state_dict(state["log_z"])
         self.buffer = ReplayBuffer.from_state(state["buffer"])
         self.queue = PriorityQueue.from_state(state["queue"])
         self.pool = DiversePool.from_state(state["pool"])
-        self.rng.bit_generator.state = state["rng"]

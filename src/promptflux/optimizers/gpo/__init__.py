@@ -14,10 +14,11 @@ decaying on a cosine schedule). One step, in components of this package:
 
 Modules: `config` (all knobs, presets), `schedule` (edit limit), `edits`, `trajectory`, `retrieval`
 (+ the sentence embedder), `meta_prompt`; reply parsing and the ask/parse/retry loop are shared with the
-other LLM-optimiser methods (`optimizers.parsing`, `optimizers.proposals`). The optimisation loop
-(`optimizer`) only wires these together.
+other LLM-optimiser methods (`components/parsing.py`, `components/proposals.py`). The method
+(`method`: the optimisation loop) only wires these together.
 """
 
+from promptflux.optimizers.components.parsing import Parsed, parse_prompt
 from promptflux.optimizers.gpo.config import GPOConfig
 from promptflux.optimizers.gpo.edits import within_limit, word_edit_distance
 from promptflux.optimizers.gpo.meta_prompt import (
@@ -37,7 +38,6 @@ from promptflux.optimizers.gpo.retrieval import (
 )
 from promptflux.optimizers.gpo.schedule import edit_limit
 from promptflux.optimizers.gpo.trajectory import Trajectory, TrajectoryEntry
-from promptflux.optimizers.parsing import Parsed, parse_prompt
 
 __all__ = [
     "DEFAULT_PLACEMENT_NOTE",

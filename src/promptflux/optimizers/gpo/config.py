@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
-from promptflux.optimizers.common import ProposalConfig
+from promptflux.optimizers.components.optimizer_llm import ProposalConfig
 from promptflux.optimizers.presets import PresetConfig
 
 RetrievalMode = Literal["none", "recency", "relevance", "importance", "summarization"]

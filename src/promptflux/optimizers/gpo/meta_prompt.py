@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from promptflux.optimizers.components.parsing import ParseFailure, parse_retry_note
 from promptflux.optimizers.gpo.config import Refinement
 from promptflux.optimizers.gpo.trajectory import TrajectoryEntry
-from promptflux.optimizers.parsing import ParseFailure, parse_retry_note
+from promptflux.tasks.base import Task
 
 RetryReason = Literal["over_limit", "no_tags", "empty", "too_long", "unterminated"]
 
@@ -161,3 +162,10 @@ def retry_note(
         return parse_retry_note(reason, max_words=max_words)
     except ValueError:
         raise ValueError(f"unknown retry reason {reason!r}") from None
+
+
+def placement_note(task: Task) -> str:
+    """Where the prompt goes, read from the task's template, so the optimiser is told the truth."""
+    text = task.template.text
+    where = "after" if text.find("{prompt}") > text.find("{input}") else "before"
+    return f"The prompt is placed {where} each input; the model's answer is compared with the reference."

@@ -1,8 +1,12 @@
-"""Instruction induction: ask the optimiser LLM which instruction turns shown inputs into outputs.
+"""Instruction induction and variation: the two requests that make instructions from nothing but data.
 
-A component, not a method: APE proposes its whole pool this way, EvoPrompt seeds its population with
-it, and GPO can start its trajectory from induced instructions (`start="induced"`) instead of a fixed
-initial prompt. The wording is ours.
+    induction_prompt(demos)   which instruction turns these inputs into these outputs? APE proposes its
+                              whole pool this way, EvoPrompt seeds its population with it, and GPO can
+                              start its trajectory from induced instructions (`start="induced"`)
+    variation_prompt(prompt)  the same instruction, worded differently: APE's resampling rounds and
+                              ProTeGi's Monte-Carlo paraphrases
+
+The wording is ours.
 """
 
 from __future__ import annotations
@@ -29,3 +33,12 @@ def draw_demos(
     """The demonstrations one induction request shows: `count` distinct ones drawn with `rng`."""
     picked = rng.choice(len(demos), size=min(count, len(demos)), replace=False)
     return [demos[int(i)] for i in picked]
+
+
+def variation_prompt(prompt: str) -> str:
+    """Ask for a rewording of `prompt` that asks for exactly the same thing."""
+    return (
+        f"Here is an instruction for a task:\n\n{prompt}\n\n"
+        "Write a new version of this instruction: word it differently, but keep what it asks for exactly "
+        "the same. Write only the new instruction, between <START> and <END>."
+    )

@@ -1,4 +1,6 @@
-"""The prompt-LM q_theta(z | M): a LoRA adapter on an `HFLanguageModel`, whose frozen base is p_ref.
+"""The prompt-LM q_theta(z | M): a LoRA adapter on a `TrainableLM`, whose frozen base is p_ref.
+
+A component shared by every prompt-LM method (GFlowPO, PPO, best-of-N sampling).
 
 A prompt z is the token sequence the policy sampled after the meta-prompt context
 (rendered chat turn + answer prefix), up to and including its terminating token: the first token that
@@ -14,11 +16,15 @@ trajectories can map to one text (e.g. trailing words after a closing quote), wh
 resolves by keeping the best entry per text.
 
 Sampling uses temperature and top-p only (top-k is disabled) and is seeded from the caller's numpy
-Generator inside a forked torch RNG, so no global random state is touched.
+Generator inside a forked torch RNG, so no global random state is touched. Each sample carries a
+`key` fixed by (prompt-LM, M, decoding parameters, seed, index): the run's ledger records it, so a step
+redone after a resume is not charged twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,8 +33,8 @@ import numpy as np
 import torch
 
 from promptflux.errors import ConfigError
-from promptflux.models.hf import HFLanguageModel, LoraSettings
-from promptflux.optimizers.gflowpo.meta_prompt import MetaPrompt, extract_instruction
+from promptflux.models.trainable import LoraSettings, TrainableLM
+from promptflux.optimizers.components.meta_prompt import MetaPrompt, extract_instruction
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class SampledPrompt:
     token_ids: tuple[int, ...]  # the trajectory: sampled tokens up to and including the terminator
     raw: str  # the decoded trajectory, for logs
     finished: bool  # ended with a terminator rather than at max_new_tokens
+    key: str = ""  # the ledger key of this sample (see the module docstring)
 
 
 class PromptPolicy:
@@ -50,7 +57,7 @@ class PromptPolicy:
 
     def __init__(
         self,
-        lm: HFLanguageModel,
+        lm: TrainableLM,
         lora: LoraSettings | None = None,
         *,
         stop_at_newline: bool = True,
@@ -141,10 +148,12 @@ class PromptPolicy:
                 )  # (m, L + new)
                 rows += out[:, context.shape[1] :].tolist()
         samples = []
-        for row in rows:
+        request = [self.lm.name, meta.text, temperature, top_p, max_new_tokens, seed]
+        for i, row in enumerate(rows):
             ids, finished = self.split_trajectory(row)
             raw = tok.decode(list(ids), skip_special_tokens=True)
-            samples.append(SampledPrompt(extract_instruction(raw), ids, raw, finished))
+            key = hashlib.sha256(json.dumps(["prompt-lm-sample", *request, i]).encode()).hexdigest()
+            samples.append(SampledPrompt(extract_instruction(raw), ids, raw, finished, key))
         return samples
 
     # ------------------------------------------------------------------ scoring

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
-from promptflux.optimizers.gflowpo.memory import (
+from promptflux.optimizers.gflowpo.dmu import (
     DiversePool,
     PriorityQueue,
     draw_references,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptflux.evaluation.calls import Output, Request
-from promptflux.optimizers.parsing import parse_prompt, parse_retry_note
+from promptflux.optimizers.components.parsing import parse_prompt, parse_retry_note
 from promptflux.tasks.base import Task
 from promptflux.types import Example, Generation, GenRequest, SamplingParams
 

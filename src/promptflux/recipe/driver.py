@@ -1,9 +1,9 @@
-"""Runs any step-wise prompt optimizer in a run folder: resume, checkpoints, validation, one test.
+"""Runs any method (a `StepMethod`) in a run folder: resume, checkpoints, validation, one test.
 
     for step in remaining steps:
-        optimizer.step(step)                    -> events
+        method.step(step)                       -> events
         validate new candidates on the val split -> best validation score so far
-        checkpoint (optimizer state, counters)
+        checkpoint (method state, counters)
     final: validate all candidates, pick the best by validation, score the test split once
            (the chosen prompt plus baselines; optionally a fixed seeded subsample of it), write
            result.json and the curve plot. A method with 0 steps (`fixed`) goes straight to the final.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +26,8 @@ from promptflux.errors import BudgetExhausted, ConfigError
 from promptflux.evaluation.budget import ROLES, Budget
 from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
+from promptflux.optimizers.base import StepMethod
+from promptflux.runs.event_types import BudgetMismatch, EarlyStop, Result, Step, Stopped, Validation
 from promptflux.runs.folder import RunFolder
 from promptflux.runs.report import plot_curves
 from promptflux.runs.stopping import EarlyStopping, ended
@@ -34,29 +36,7 @@ from promptflux.types import Example, Usage
 log = logging.getLogger(__name__)
 
 CURVE = "curve.png"
-LEDGERED = ("target", "selection")  # roles whose every call is in the run's ledger
 USAGE_FIELDS = tuple(f.name for f in fields(Usage))
-
-
-class StepOptimizer(Protocol):
-    """What the driver needs from a method: steps, candidates, and a checkpointable state."""
-
-    name: str
-
-    @property
-    def total_steps(self) -> int: ...
-
-    def step(self, step: int) -> dict[str, Any]: ...
-
-    def candidates(self) -> list[str]: ...
-
-    def baselines(self) -> dict[str, str]:
-        """Named reference prompts scored on the test split beside the chosen one (e.g. the initial one)."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,8 +57,8 @@ def fixed_subsample(examples: list[Example], n: int | None) -> list[Example]:
     return [examples[int(i)] for i in picked]
 
 
-def run_optimizer(
-    optimizer: StepOptimizer,
+def run_method(
+    method: StepMethod,
     *,
     run: RunFolder,
     train_evaluator: Evaluator,
@@ -88,7 +68,7 @@ def run_optimizer(
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
     stopping: EarlyStopping | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) `optimizer` to the end of its steps or its budget; returns the result.
+    """Run (or resume) `method` to the end of its steps or its budget; returns the result.
 
     `stopping` (runs/stopping.py) ends the steps early on the best validation score; its state is
     checkpointed, so a run that stopped early stays stopped on resume."""
@@ -102,7 +82,7 @@ def run_optimizer(
     start, validated, saved = 0, {}, {}
     if state is not None:
         try:
-            optimizer.load_state_dict(state["optimizer"])
+            method.load_state_dict(state["optimizer"])  # the method's state (the key predates the name)
             start, validated = int(state["step"]), dict(state["validated"])
             saved = {r: Usage(**{k: int(v) for k, v in u.items()}) for r, u in state["usage"].items()}
             budget.elapsed_before = float(state["elapsed"])
@@ -119,34 +99,35 @@ def run_optimizer(
         new = [p for p in dict.fromkeys(prompts) if p not in validated]
         for r in selection_evaluator.evaluate(new, selection.val_split) if new else []:
             validated[r.prompt] = r.mean
-            run.events.append(
-                "validation",
-                prompt=r.prompt,
-                split=selection.val_split,
-                scores=r.scores,
-                accuracy=r.mean,
-                budget=budget.snapshot(),
+            run.events.record(
+                Validation(
+                    prompt=r.prompt,
+                    split=selection.val_split,
+                    scores=r.scores,
+                    accuracy=r.mean,
+                    budget=budget.snapshot(),
+                )
             )
 
     stopped, steps_done = None, start
-    for step in range(start, optimizer.total_steps):
+    for step in range(start, method.total_steps):
         if stopping is not None and stopping.reason is not None:
             break  # stopped early before a kill or resume: nothing more to step
         try:
-            summary = optimizer.step(step)
+            summary = method.step(step)
         except BudgetExhausted as e:
             stopped = str(e)
             break
-        validate(optimizer.candidates()[: selection.validate_top])
+        validate(method.candidates()[: selection.validate_top])
         summary["best_val"] = max(validated.values(), default=None)
-        run.events.append("step", step=step, **summary, budget=budget.snapshot())
+        run.events.record(Step(step=step, summary=summary, budget=budget.snapshot()))
         steps_done = step + 1
         if stopping is not None and stopping.update(step, summary["best_val"]):
-            run.events.append("early_stop", **stopping.event(), budget=budget.snapshot())
+            run.events.record(EarlyStop(**stopping.event(), budget=budget.snapshot()))
         run.save_checkpoint(
             {
                 "step": step + 1,
-                "optimizer": optimizer.state_dict(),
+                "optimizer": method.state_dict(),
                 "validated": validated,
                 "usage": {role: asdict(used) for role, used in budget.used.items()},
                 "elapsed": budget.wall_seconds,
@@ -156,13 +137,13 @@ def run_optimizer(
         if on_step is not None:
             on_step(step, {**summary, "budget": budget.snapshot()})
     if stopped:
-        run.events.append("stopped", reason=stopped, budget=budget.snapshot())
+        run.events.record(Stopped(reason=stopped, budget=budget.snapshot()))
 
-    validate(optimizer.candidates())
+    validate(method.candidates())
     if not validated:
         validate(list(selection.baselines.values()))  # nothing was found: fall back to the baselines
     best = max(validated, key=lambda p: (validated[p], -len(p)))
-    named = {"chosen": best, **selection.baselines, **optimizer.baselines()}
+    named = {"chosen": best, **selection.baselines, **method.baselines()}
     # Baselines get a validation score for context; they are not candidates for the selection above.
     context = {
         r.prompt: r.mean
@@ -173,9 +154,9 @@ def run_optimizer(
     unique = list(dict.fromkeys(named.values()))
     test_set = fixed_subsample(selection_evaluator.task.split(selection.test_split), selection.test_examples)
     test = {s.prompt: s for s in selection_evaluator.evaluate(unique, test_set)}
-    result = _result(optimizer.name, named, {**context, **validated}, test, selection, budget, stopped)
-    result["ended"] = ended(stopped, stopping, steps_done, optimizer.total_steps)
-    run.events.append("result", **result)
+    result = _result(method.name, named, {**context, **validated}, test, selection, budget, stopped)
+    result["ended"] = ended(stopped, stopping, steps_done, method.total_steps)
+    run.events.record(Result(result=result))
     plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
     run.write_result(result)  # last: a result.json means everything before it is in place
     return result
@@ -190,12 +171,10 @@ def reconcile_usage(
 ) -> None:
     """Restore the spend counters from three records, so the loss of any one of them loses no spend:
 
-    the ledger (every answer paid for, exact even after a kill), the checkpoint's counters, and the
-    largest counters in the event log. Each counter takes the largest record: spend is never revised
-    down, so a lost or forged file can never free budget. For target and selection calls the ledger
-    should hold the most; when it holds fewer, the mismatch is reported (warning and event).
-    Optimiser calls are not all ledgered (prompt-LM samples are charged directly and redone on
-    resume), so they are restored from the checkpoint and the ledger only.
+    the ledger (every call paid for, of every role, exact even after a kill), the checkpoint's counters,
+    and the largest counters in the event log. Each counter takes the largest record: spend is never
+    revised down, so a lost or forged file can never free budget. The ledger should hold the most;
+    when it holds fewer, the mismatch is reported (warning and event).
     """
     for role in ROLES:
         records: dict[str, Usage] = {"this process": budget.used[role]}  # e.g. charged while building
@@ -203,11 +182,10 @@ def reconcile_usage(
             records["ledger"] = ledger.usage(role)
         if role in saved:
             records["checkpoint"] = saved[role]
-        if role in LEDGERED:
-            records["event log"] = Usage(*(logged.get(f"{role}_{k}", 0) for k in USAGE_FIELDS))
+        records["event log"] = Usage(*(logged.get(f"{role}_{k}", 0) for k in USAGE_FIELDS))
         counted = Usage(*(max((getattr(u, k) for u in records.values()), default=0) for k in USAGE_FIELDS))
         budget.used[role] = counted
-        if role in LEDGERED and "ledger" in records and records["ledger"].calls < counted.calls:
+        if "ledger" in records and records["ledger"].calls < counted.calls:
             higher = [name for name, u in records.items() if u.calls == counted.calls]
             message = (
                 f"{role} calls: {RunFolder.LEDGER} records {records['ledger'].calls} but the "
@@ -215,11 +193,12 @@ def reconcile_usage(
                 f"revised down; answers missing from the ledger are paid again if needed)"
             )
             log.warning(message)
-            run.events.append(
-                "budget_mismatch",
-                role=role,
-                records={name: asdict(u) for name, u in records.items()},
-                counted=asdict(counted),
+            run.events.record(
+                BudgetMismatch(
+                    role=role,
+                    records={name: asdict(u) for name, u in records.items()},
+                    counted=asdict(counted),
+                )
             )
 
 

@@ -1,0 +1,112 @@
+"""What every method is built from: the loaded models, the task, the budget and the run's event log.
+
+`SearchMethod.from_context(context, config)` builds a method from a `MethodContext`. Methods never load
+models or open caches themselves: the context does it once, so a target shared with a prompt-LM or an
+optimiser LLM is one set of weights, and every call goes through the same cache, ledger and budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from promptflux.errors import ConfigError
+from promptflux.evaluation.budget import Budget
+from promptflux.evaluation.cache import OutputCache
+from promptflux.evaluation.calls import Output, Request, call_model
+from promptflux.evaluation.evaluator import Evaluator
+from promptflux.models.base import LanguageModel
+from promptflux.models.registry import ModelOptions, load_model
+from promptflux.models.trainable import TrainableLM, frozen_view, trainable_engine
+from promptflux.runs.event_types import Event
+from promptflux.runs.events import EventLog
+from promptflux.tasks.base import Task
+from promptflux.types import Role
+
+
+class ModelPool:
+    """Loads each model spec once per run; the target view of an adapted model is its frozen base."""
+
+    def __init__(self, options: ModelOptions) -> None:
+        self.options = options
+        self._models: dict[str, LanguageModel] = {}
+
+    def get(self, spec: str) -> LanguageModel:
+        if spec not in self._models:
+            self._models[spec] = load_model(spec, self.options)
+        return self._models[spec]
+
+    def trainable(self, spec: str) -> TrainableLM:
+        """A local model a method may add a LoRA adapter to (its target view stays the base)."""
+        model = trainable_engine(self.get(spec))
+        if model is None:
+            raise ConfigError(
+                f"the prompt-LM must be a local trainable model (qwen2.5-coder-0.5b, smollm2, hf:<folder>), "
+                f"not {spec!r}"
+            )
+        return model
+
+    def frozen(self, spec: str) -> LanguageModel:
+        """The model as a target or optimiser LLM: an adapter a method trains on it is switched off."""
+        return frozen_view(self.get(spec))
+
+    def close(self) -> None:
+        for model in self._models.values():
+            model.close()
+
+
+@dataclass
+class MethodContext:
+    """The run's shared parts, handed to a method's `from_context`."""
+
+    task: Task
+    models: ModelPool
+    budget: Budget
+    events: EventLog
+    cache: OutputCache  # shared across runs
+    ledger: OutputCache  # what this run paid for
+    target_spec: str
+    prompt_lm_spec: str | None = None
+    optimizer_spec: str | None = None
+    val_split: str = "dev"
+    train_split: str = "train"
+
+    @property
+    def target(self) -> LanguageModel:
+        return self.models.frozen(self.target_spec)
+
+    def evaluator(self, role: Role = Role.TARGET) -> Evaluator:
+        """Scores prompts on the target, charged to `role` (search: target; validation: selection)."""
+        return Evaluator(
+            self.task, self.target, cache=self.cache, ledger=self.ledger, budget=self.budget, role=role
+        )
+
+    def prompt_lm(self) -> TrainableLM:
+        return self.models.trainable(self._required(self.prompt_lm_spec, "--prompt-lm"))
+
+    def optimizer_llm(self) -> LanguageModel:
+        return self.models.frozen(self._required(self.optimizer_spec, "--optimizer-model"))
+
+    def ask(self, requests: Sequence[Request], role: Role = Role.OPTIMIZER) -> list[Output]:
+        """Optimiser-LLM calls through the cache, ledger and budget, like target calls.
+
+        Sampled requests carry a `sample_id`, so a resumed run gets its earlier answers back from the
+        ledger instead of paying for (and diverging on) new samples.
+        """
+        return call_model(
+            self.optimizer_llm(),
+            requests,
+            cache=self.cache,
+            ledger=self.ledger,
+            budget=self.budget,
+            role=role,
+        )
+
+    def emit(self, event: Event) -> None:
+        self.events.record(event)
+
+    @staticmethod
+    def _required(spec: str | None, flag: str) -> str:
+        if not spec:
+            raise ConfigError(f"this method needs a model for {flag}")
+        return spec
