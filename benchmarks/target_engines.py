@@ -31,6 +31,7 @@ from collections import defaultdict
 
 import torch
 
+from evaluator_throughput import PROMPTS as SST2_PROMPTS  # benchmarks/ is on sys.path when run
 from promptflux.evaluation import Evaluator, OutputCache
 from promptflux.models import load_model
 from promptflux.models.embedded import EMBEDDED
@@ -42,17 +43,7 @@ from promptflux.types import GenRequest
 
 MODEL = "qwen2.5-coder-0.5b"
 PROMPTS = {
-    "sst2": [
-        "",
-        "Classify the sentiment of the review.",
-        "Read the movie review and decide whether the reviewer liked the film. Answer positive or negative.",
-        "Is this review positive or negative?",
-        "You are a film critic. Judge whether the following short review expresses a favourable or an "
-        "unfavourable opinion of the movie, and reply with a single word.",
-        "Sentiment analysis.",
-        "Decide if the text below is positive or negative in tone.",
-        "Label the review as positive or negative based on the words the reviewer chose.",
-    ],
+    "sst2": SST2_PROMPTS,  # the evaluator benchmark's eight, so the two measure the same prompts
     "ii/antonyms": [
         "",
         "Write the antonym of the word.",
