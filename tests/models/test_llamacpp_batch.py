@@ -201,3 +201,12 @@ def test_a_request_longer_than_the_context_is_a_one_line_error():
     with pytest.raises(ConfigError, match=r"exceeds the llama\.cpp context of 16") as err:
         ctx.run([Job(0, list(range(1, 14)), read_from=12, reserve=8)])
     assert "\n" not in str(err.value)
+
+
+def test_a_long_request_takes_back_the_cells_of_a_cached_prefix():
+    ctx, lib = context(slots=4, n_ctx=48)
+    instruction = list(range(1, 31))
+    ctx.run([Job(i, [*instruction, 40 + i], read_from=30) for i in range(4)])  # leaves a 30-token prefix
+    long = [Job(9, list(range(1, 45)), read_from=43, reserve=4)]
+    ctx.run(long, greedy(4))
+    assert long[0].new == reference_greedy(list(range(1, 45)), 4) and lib.peak_cells <= 48

@@ -137,16 +137,18 @@ class BatchedContext:
     def _run_group(self, jobs: list[Job], prefix_len: int, choose: Chooser | None) -> None:
         if prefix_len:
             self.set_prefix(jobs[0].tokens[:prefix_len])
+        elif any(len(j.tokens) + j.reserve + len(self.prefix) > self.n_ctx for j in jobs):
+            self.set_prefix(())  # a long request needs the cells the cached prefix holds
         waiting = deque(jobs)
         free = list(range(self.slots, 0, -1))
         active: dict[int, Job] = {}  # slot -> job
         used = len(self.prefix)  # cells held by sequence 0 (kept for the next call when not used here)
         while waiting or active:
             entries: list[tuple[int, int, int, bool]] = []
-            owners: list[tuple[Job, int]] = []  # per entry wanting logits: (job, row index)
+            owners: list[Job] = []  # the job of each entry that wants logits, in entry order
             for slot, job in active.items():  # one decode step for every generating slot
                 pos = len(job.tokens) + len(job.new) - 1
-                owners.append((job, 0))
+                owners.append(job)
                 entries.append((job.new[-1], pos, slot, True))
             while waiting and free:
                 job = waiting[0]
@@ -161,12 +163,12 @@ class BatchedContext:
                 for pos in range(prefix_len, len(job.tokens)):
                     wants = pos >= job.read_from
                     if wants:
-                        owners.append((job, pos - job.read_from))
+                        owners.append(job)
                     entries.append((job.tokens[pos], pos, slot, wants))
             logits = self.decode(entries)
             rows = iter(logits[i] for i, (*_, wants) in enumerate(entries) if wants)
             fresh: dict[int, list[np.ndarray]] = {}
-            for (job, _), row in zip(owners, rows):
+            for job, row in zip(owners, rows):
                 fresh.setdefault(id(job), []).append(row)
             for slot, job in list(active.items()):
                 got = fresh.get(id(job))
