@@ -12,7 +12,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "promptflux"
 METHODS = ("gflowpo", "gpo", "ppo", "sampling", "ape", "opro", "protegi", "evoprompt", "fixed")
 # Each layer may import the ones after it, never one before it.
-LAYERS = ("cli", "compare", "recipe", "optimizers", "runs", "evaluation", "models")
+LAYERS = ("cli", "compare", "recipe", "tracking", "optimizers", "runs", "evaluation", "models")
 
 
 def imports(path: Path) -> set[str]:

@@ -173,26 +173,17 @@ def optimize(
     max_target_calls: Annotated[
         int | None, _max_target_calls("Hard budget of target calls for the search.")
     ] = None,
-    max_optimizer_calls: Annotated[
-        int | None, typer.Option(min=1, help="Hard budget of optimiser calls.")
-    ] = None,
-    test_examples: Annotated[
-        int | None,
-        typer.Option(min=1, help="Score a fixed seeded subsample of N test examples (default: all)."),
-    ] = None,
+    max_optimizer_calls: extras.OptimizerCallsOpt = None,
+    test_examples: extras.TestExamplesOpt = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<time>).")
     ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
-    cache: Annotated[
-        Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
-    ] = None,
+    cache: extras.SharedCacheOpt = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 … (HF backends).")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16, int8 (CPU).")] = None,
     base_url: BaseUrlOpt = None,
-    api_key_env: Annotated[
-        str | None, typer.Option(help="Env var holding the API key (never stored).")
-    ] = None,
+    api_key_env: extras.KeyEnvOrNoneOpt = None,
     timeout: TimeoutOpt = None,
     max_retries: RetriesOpt = None,
     patience: extras.PatienceOpt = None,
@@ -201,6 +192,12 @@ def optimize(
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
     max_usd: extras.MaxUsdOpt = None,
+    target_base_url: extras.TargetUrlOpt = None,
+    target_api_key_env: extras.TargetKeyOpt = None,
+    optimizer_base_url: extras.OptimizerUrlOpt = None,
+    optimizer_api_key_env: extras.OptimizerKeyOpt = None,
+    mlflow: extras.MlflowOpt = False,
+    mlflow_uri: extras.MlflowUriOpt = None,
 ) -> None:
     """Search for the best instruction; the test split is scored once, at the end.
 
@@ -208,6 +205,7 @@ def optimize(
     With --resume the run's config.yaml decides; only a budget raise and how models are reached
     (--device, --api-key-env, --timeout, --retries) may be given, and are saved into it.
     """
+    from promptflux.config_files import read_yaml_mapping
     from promptflux.evaluation import OutputCache
     from promptflux.evaluation.cache import default_cache_path
     from promptflux.recipe import run
@@ -216,6 +214,8 @@ def optimize(
     changes = dict(
         max_target_calls=max_target_calls, max_optimizer_calls=max_optimizer_calls, device=device,
         api_key_env=api_key_env, timeout=timeout, max_retries=max_retries, max_usd=max_usd,
+        target_api_key_env=target_api_key_env, optimizer_api_key_env=optimizer_api_key_env,
+        mlflow_uri=extras.mlflow_uri(mlflow, mlflow_uri),
     )  # fmt: skip
     spec = None
     if resume is not None:
@@ -224,15 +224,16 @@ def optimize(
             target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
             seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
             patience=patience, target_score=target_score, price=price, prices=prices,
-            dry_run=dry_run or None,
+            dry_run=dry_run or None, target_base_url=target_base_url, optimizer_base_url=optimizer_base_url,
         ))  # fmt: skip
     else:
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, seed=seed,
-            patience=patience, target_score=target_score, **changes,
+            patience=patience, target_score=target_score, target_base_url=target_base_url,
+            optimizer_base_url=optimizer_base_url, **changes,
         )  # fmt: skip
-        file = _read_run_config(config) if config else {}
+        file = read_yaml_mapping(config, "`task: sst2`") if config else {}
         flags.update(extras.price_fields(price, prices, file))
         spec = resolve_run(
             file,
@@ -271,9 +272,7 @@ def compare(
     max_target_calls: Annotated[
         int | None, _max_target_calls("Target-call budget of each trial's search (required).")
     ] = None,
-    max_optimizer_calls: Annotated[
-        int | None, typer.Option(min=1, help="Optimiser-call budget per trial.")
-    ] = None,
+    max_optimizer_calls: extras.OptimizerCallsOpt = None,
     max_wall_seconds: Annotated[
         float | None, typer.Option(min=0.001, help="Wall-time budget per trial.")
     ] = None,
@@ -289,10 +288,7 @@ def compare(
     prompt_lm: Annotated[str | None, typer.Option(help="Prompt-LM spec (GFlowPO, PPO, sampling).")] = None,
     optimizer_model: Annotated[str | None, typer.Option(help="Optimiser LLM spec (GPO, APE, …).")] = None,
     data_seed: DataSeedOpt = None,
-    test_examples: Annotated[
-        int | None,
-        typer.Option(min=1, help="Score the same seeded subsample of N test examples in every trial."),
-    ] = None,
+    test_examples: extras.TestExamplesOpt = None,
     jobs: Annotated[
         int | None,
         typer.Option(min=1, help="Trials at once (default: CPU cores; on Ray: CPUs per trial = cores/N)."),
@@ -306,15 +302,11 @@ def compare(
     out: Annotated[
         Path | None, typer.Option(help="Comparison folder (default runs/compare-<time>); reuse it to resume.")
     ] = None,
-    cache: Annotated[
-        Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
-    ] = None,
+    cache: extras.SharedCacheOpt = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda (HF backends).")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16, int8 (CPU).")] = None,
     base_url: BaseUrlOpt = None,
-    api_key_env: Annotated[
-        str | None, typer.Option(help="Env var holding the API key (never stored).")
-    ] = None,
+    api_key_env: extras.KeyEnvOrNoneOpt = None,
     timeout: TimeoutOpt = None,
     max_retries: RetriesOpt = None,
     report_only: Annotated[
@@ -326,6 +318,12 @@ def compare(
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
     max_usd: extras.MaxUsdOpt = None,
+    target_base_url: extras.TargetUrlOpt = None,
+    target_api_key_env: extras.TargetKeyOpt = None,
+    optimizer_base_url: extras.OptimizerUrlOpt = None,
+    optimizer_api_key_env: extras.OptimizerKeyOpt = None,
+    mlflow: extras.MlflowOpt = False,
+    mlflow_uri: extras.MlflowUriOpt = None,
 ) -> None:
     """Compare methods fairly: every task x method x seed at one budget, then one report.
 
@@ -354,7 +352,9 @@ def compare(
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
         device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
         max_retries=max_retries, patience=patience, target_score=target_score, max_usd=max_usd,
-        **extras.price_fields(price, prices, base),
+        target_base_url=target_base_url, target_api_key_env=target_api_key_env,
+        optimizer_base_url=optimizer_base_url, optimizer_api_key_env=optimizer_api_key_env,
+        mlflow_uri=extras.mlflow_uri(mlflow, mlflow_uri), **extras.price_fields(price, prices, base),
     )  # fmt: skip
     spec = grid.build_spec(base, flags, parse_sets(set_ or []), str(config or "compare"))
     if dry_run:
@@ -377,12 +377,6 @@ def compare(
 
 
 app.command("export")(extras.export_command)  # its body lives in cli_extras.py
-
-
-def _read_run_config(path: Path) -> dict:
-    from promptflux.config_files import read_yaml_mapping
-
-    return read_yaml_mapping(path, "`task: sst2`")
 
 
 def main() -> None:

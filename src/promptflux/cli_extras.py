@@ -36,6 +36,43 @@ MaxUsdOpt = Annotated[
     float | None, typer.Option(min=0.000001, help="Hard budget in dollars for the search (needs prices).")
 ]
 
+# Flags `optimize` and `compare` share (kept here: cli.py is near its size limit).
+KeyEnvOrNoneOpt = Annotated[str | None, typer.Option(help="Env var holding the API key (never stored).")]
+SharedCacheOpt = Annotated[
+    Path | None, typer.Option(help="Shared SQLite output cache (default: user cache).")
+]
+OptimizerCallsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Hard budget of optimiser calls (per trial).")
+]
+TestExamplesOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Score a fixed seeded subsample of N test examples (same in all trials)."),
+]
+
+# Each role its own server (default: --base-url / --api-key-env), and MLflow tracking.
+TargetUrlOpt = Annotated[str | None, typer.Option(help="The target's server URL (default: --base-url).")]
+TargetKeyOpt = Annotated[
+    str | None, typer.Option(help="Env var holding the target's API key (default: --api-key-env).")
+]
+OptimizerUrlOpt = Annotated[
+    str | None, typer.Option(help="The optimiser LLM's server URL (default: --base-url).")
+]
+OptimizerKeyOpt = Annotated[
+    str | None, typer.Option(help="Env var holding the optimiser's API key (default: --api-key-env).")
+]
+MlflowOpt = Annotated[
+    bool,
+    typer.Option("--mlflow", help="Log to MLflow ($MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+]
+MlflowUriOpt = Annotated[str | None, typer.Option(help="Log to this MLflow tracking URI (implies --mlflow).")]
+
+
+def mlflow_uri(on: bool, uri: str | None) -> str | None:
+    """The tracking URI `--mlflow` / `--mlflow-uri` ask for (None: not given)."""
+    from promptflux.tracking import default_uri
+
+    return uri or (default_uri() if on else None)
+
 
 def print_run_dry_run(spec) -> None:
     """The dry run of one run: its projection, no model loaded."""

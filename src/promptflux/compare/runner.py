@@ -7,6 +7,7 @@ the others go on; the caller decides the exit code from the returned errors.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any
 
 import yaml
 
-from promptflux.compare.local import run_local
+from promptflux.compare.local import OnDone, run_local
 from promptflux.compare.report import SPEC, write_report
 from promptflux.compare.spec import CompareSpec
 from promptflux.compare.trials import Trial, plan_trials
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +67,12 @@ def run_comparison(
     todo = [t for t in trials if t.state() != "finished"]
     if todo:
         check_tasks(spec, {t.task for t in todo})
+    tracker = None
+    if spec.mlflow_uri:  # connect before any trial runs: a missing package is one line, not hours later
+        from promptflux.tracking.mlflow import CompareTracker
+
+        tracker = CompareTracker.begin(spec.mlflow_uri, out, spec.saved())
+        on_done = _logging(on_done, tracker)
     save_spec(spec, out)
     if on_plan is not None:
         on_plan(trials, todo)
@@ -77,4 +86,25 @@ def run_comparison(
         outcome = run_local(todo, jobs=spec.jobs, cache_path=cache, on_done=on_done)
     summary = write_report(out, spec)
     errors = {t.name: e for t, e in outcome.items() if e is not None}
+    if tracker is not None:
+        try:
+            tracker.end(out, [(t.path, t.name) for t in trials], errors)
+        except Exception as e:  # the comparison is done and reported; its copy in MLflow is not
+            log.warning("MLflow: the comparison was not fully logged (rerun to add the rest): %s", e)
     return CompareOutcome(summary, todo, errors)
+
+
+def _logging(on_done: OnDone | None, tracker: Any) -> OnDone:
+    """`on_done` that first logs a finished trial as a nested MLflow run; a tracking error is a
+    warning (the trial is logged by `tracker.end` or the next rerun), never the comparison's end."""
+
+    def done(trial: Trial, error: str | None) -> None:
+        if error is None:
+            try:
+                tracker.trial(trial.path, trial.name)
+            except Exception as e:
+                log.warning("MLflow: trial %s not logged yet: %s", trial.name, e)
+        if on_done is not None:
+            on_done(trial, error)
+
+    return done

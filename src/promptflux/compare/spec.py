@@ -73,6 +73,8 @@ class CompareSpec(ModelAccess, Budgets):
     # Dollars (costs/): a hard limit on each trial's search, and prices in $ per 1M tokens by model spec.
     max_usd: float | None = Field(None, gt=0)
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # Log the comparison to MLflow: a parent run, one nested run per trial (tracking/). None: off.
+    mlflow_uri: str | None = None
 
     @field_validator("methods", mode="before")
     @classmethod

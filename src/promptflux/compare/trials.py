@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from promptflux.compare.spec import CompareSpec
 from promptflux.errors import ConfigError, PromptfluxError
 from promptflux.recipe import RunSpec, make_spec
+from promptflux.recipe.config import ModelAccess
 from promptflux.runs.folder import RunFolder, strip_secrets
 
 TRIALS = "trials"
@@ -78,12 +79,7 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
             target=spec.target,
             prompt_lm=spec.prompt_lm,
             optimizer_model=spec.optimizer_model,
-            device=spec.device,
-            dtype=spec.dtype,
-            base_url=spec.base_url,
-            api_key_env=spec.api_key_env,
-            timeout=spec.timeout,
-            max_retries=spec.max_retries,
+            **{key: getattr(spec, key) for key in ModelAccess.model_fields},  # each role's server too
             max_target_calls=spec.max_target_calls,
             max_optimizer_calls=spec.max_optimizer_calls,
             max_wall_seconds=spec.max_wall_seconds,

@@ -199,7 +199,8 @@ def build_exports(path: Path, top: int = 1) -> list[PromptExport]:
         "stopped": result.get("stopped"),
         "test_examples": spec.test_examples,
     }
-    target = {"spec": spec.target, "base_url": spec.base_url, "api_key_env": spec.api_key_env}
+    reach = spec.model_options(role="target")  # the target's own server, if it has one
+    target = {"spec": spec.target, "base_url": reach.base_url, "api_key_env": reach.api_key_env}
     exports = []
     for rank, (prompt, _, val) in enumerate(ranked_prompts(path / RunFolder.EVENTS, result)[:top], 1):
         exports.append(

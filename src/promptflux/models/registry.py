@@ -37,6 +37,8 @@ class ModelOptions:
     concurrency: int = 8
     timeout: float = 60.0  # seconds per HTTP request attempt (--timeout)
     max_retries: int = 4  # extra attempts after a timeout, 5xx, 429 or dropped connection (--retries)
+    url_flag: str = "--base-url"  # the flags base_url and api_key_env came from, for error messages
+    key_flag: str = "--api-key-env"
 
 
 ENGINES = ("hf", "llamacpp")
@@ -105,12 +107,14 @@ def _openai(arg: str, options: ModelOptions) -> LanguageModel:
     base_url = options.base_url or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
         raise ConfigError(
-            f"openai:{arg} needs a server: pass --base-url (e.g. http://localhost:8000/v1, or "
+            f"openai:{arg} needs a server: pass {options.url_flag} (e.g. http://localhost:8000/v1, or "
             f"https://api.openai.com/v1 for OpenAI itself) or set $OPENAI_BASE_URL"
         )
     key_env = options.api_key_env
     if key_env != DEFAULT_KEY_ENV and not os.environ.get(key_env):
-        raise ConfigError(f"--api-key-env names ${key_env}, which is not set (or empty) in this environment")
+        raise ConfigError(
+            f"{options.key_flag} names ${key_env}, which is not set (or empty) in this environment"
+        )
     return OpenAICompatLM(
         model=arg,
         base_url=base_url,
@@ -132,6 +136,12 @@ SCHEMES: dict[str, tuple[Callable[[str, ModelOptions], LanguageModel], str]] = {
     "openai": (_openai, "openai:<model>  OpenAI-compatible HTTP (OpenAI, vLLM, llama.cpp, Ollama)"),
     "llamacpp": (_llamacpp, "llamacpp:<file.gguf>  a local GGUF served by llama-cpp-python"),
 }
+
+
+def reaches_server(spec: str) -> bool:
+    """Whether `spec` is reached through a URL and key (ModelOptions.base_url), so that one spec on two
+    servers is two models; every other backend ignores them."""
+    return spec.strip().partition(":")[0] == "openai"
 
 
 def load_model(spec: str, options: ModelOptions = ModelOptions()) -> LanguageModel:

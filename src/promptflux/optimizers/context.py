@@ -7,7 +7,7 @@ optimiser LLM is one set of weights, and every call goes through the same cache,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from promptflux.errors import ConfigError
@@ -16,7 +16,7 @@ from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.calls import Output, Request, call_model
 from promptflux.evaluation.evaluator import Evaluator
 from promptflux.models.base import LanguageModel
-from promptflux.models.registry import ModelOptions, load_model
+from promptflux.models.registry import ModelOptions, load_model, reaches_server
 from promptflux.models.trainable import TrainableLM, frozen_view, trainable_engine
 from promptflux.runs.event_types import Event
 from promptflux.runs.events import EventLog
@@ -25,16 +25,25 @@ from promptflux.types import Role
 
 
 class ModelPool:
-    """Loads each model spec once per run; the target view of an adapted model is its frozen base."""
+    """Loads each model spec once per run; the target view of an adapted model is its frozen base.
 
-    def __init__(self, options: ModelOptions) -> None:
+    `roles` gives a role ("target", "optimizer") its own options: its own server URL and key for a
+    spec that reaches a server, so `openai:m` as target on one server and as optimiser on another is
+    two models. A local spec is one model whatever the role, so a target shared with the prompt-LM
+    stays one set of weights.
+    """
+
+    def __init__(self, options: ModelOptions, roles: Mapping[str, ModelOptions] | None = None) -> None:
         self.options = options
-        self._models: dict[str, LanguageModel] = {}
+        self.roles = dict(roles or {})
+        self._models: dict[tuple[str, str | None, str], LanguageModel] = {}
 
-    def get(self, spec: str) -> LanguageModel:
-        if spec not in self._models:
-            self._models[spec] = load_model(spec, self.options)
-        return self._models[spec]
+    def get(self, spec: str, role: str | None = None) -> LanguageModel:
+        options = self.roles.get(role, self.options) if role and reaches_server(spec) else self.options
+        key = (spec, options.base_url, options.api_key_env)
+        if key not in self._models:
+            self._models[key] = load_model(spec, options)
+        return self._models[key]
 
     def trainable(self, spec: str) -> TrainableLM:
         """A local model a method may add a LoRA adapter to (its target view stays the base)."""
@@ -46,9 +55,9 @@ class ModelPool:
             )
         return model
 
-    def frozen(self, spec: str) -> LanguageModel:
+    def frozen(self, spec: str, role: str | None = None) -> LanguageModel:
         """The model as a target or optimiser LLM: an adapter a method trains on it is switched off."""
-        return frozen_view(self.get(spec))
+        return frozen_view(self.get(spec, role))
 
     def close(self) -> None:
         for model in self._models.values():
@@ -73,7 +82,7 @@ class MethodContext:
 
     @property
     def target(self) -> LanguageModel:
-        return self.models.frozen(self.target_spec)
+        return self.models.frozen(self.target_spec, Role.TARGET)
 
     def evaluator(self, role: Role = Role.TARGET) -> Evaluator:
         """Scores prompts on the target, charged to `role` (search: target; validation: selection)."""
@@ -85,7 +94,7 @@ class MethodContext:
         return self.models.trainable(self._required(self.prompt_lm_spec, "--prompt-lm"))
 
     def optimizer_llm(self) -> LanguageModel:
-        return self.models.frozen(self._required(self.optimizer_spec, "--optimizer-model"))
+        return self.models.frozen(self._required(self.optimizer_spec, "--optimizer-model"), Role.OPTIMIZER)
 
     def ask(self, requests: Sequence[Request], role: Role = Role.OPTIMIZER) -> list[Output]:
         """Optimiser-LLM calls through the cache, ledger and budget, like target calls.

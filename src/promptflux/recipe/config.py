@@ -35,14 +35,26 @@ class ModelAccess(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float | None = Field(None, gt=0)  # HTTP backends: seconds per attempt (None: 60)
     max_retries: int | None = Field(None, ge=0)  # HTTP backends: retries per request (None: 4)
+    # Each role its own server (None: base_url / api_key_env above), e.g. the target on a local vLLM
+    # and the optimiser LLM on a hosted API. The prompt-LM is always local (it is trained).
+    target_base_url: str | None = None
+    target_api_key_env: str | None = None
+    optimizer_base_url: str | None = None
+    optimizer_api_key_env: str | None = None
 
-    def model_options(self, seed: int = 0) -> ModelOptions:
-        """The backends' options (HTTP timeout and retries only where set)."""
+    def model_options(self, seed: int = 0, role: str | None = None) -> ModelOptions:
+        """The backends' options for `role` ("target", "optimizer"; None: the shared endpoint), with
+        HTTP timeout and retries only where set. The flags are named in the backends' errors."""
         http = {"timeout": self.timeout, "max_retries": self.max_retries}
+        url = getattr(self, f"{role}_base_url", None) if role else None
+        key = getattr(self, f"{role}_api_key_env", None) if role else None
+        url_flag = f"--{role}-base-url" if url else f"--base-url (or --{role}-base-url)" if role else ""
         return ModelOptions(
             hf=HFSettings(device=self.device, dtype=self.dtype, seed=seed),
-            base_url=self.base_url,
-            api_key_env=self.api_key_env,
+            base_url=url or self.base_url,
+            api_key_env=key or self.api_key_env,
+            url_flag=url_flag or "--base-url",
+            key_flag=f"--{role}-api-key-env" if key else "--api-key-env",
             **{k: v for k, v in http.items() if v is not None},
         )
 
@@ -86,6 +98,8 @@ class RunSpec(ModelAccess, Budgets):
     max_usd: float | None = Field(None, gt=0)
     prices: dict[str, tuple[float, float]] = {}
     hyperparameters: dict[str, Any] = {}
+    # Also log the run to MLflow (tracking/): an observer, it changes nothing the run does. None: off.
+    mlflow_uri: str | None = None
 
     def method_config(self) -> Any:
         return get_method(self.method).config.validated(self.hyperparameters)
@@ -166,8 +180,11 @@ RESUME_CHANGES = {
     "max_usd": "--max-usd",
     "device": "--device",
     "api_key_env": "--api-key-env",
+    "target_api_key_env": "--target-api-key-env",
+    "optimizer_api_key_env": "--optimizer-api-key-env",
     "timeout": "--timeout",
     "max_retries": "--retries",
+    "mlflow_uri": "--mlflow-uri",
 }
 BUDGETS = ("max_target_calls", "max_optimizer_calls", "max_wall_seconds", "max_usd")
 

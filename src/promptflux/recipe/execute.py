@@ -29,6 +29,8 @@ from promptflux.tasks import get_task
 from promptflux.tasks.base import Task
 from promptflux.types import Role
 
+OnStep = Callable[[int, dict[str, Any]], None]
+
 
 def reference_prompts(task: Task) -> dict[str, str]:
     """Reference prompts every run scores on the test split: none, and the benchmark's own human one."""
@@ -46,7 +48,7 @@ def run(
     resume: bool = False,
     changes: dict[str, Any] | None = None,
     cache: OutputCache | None = None,
-    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+    on_step: OnStep | None = None,
     on_start: Callable[[RunSpec, int], None] | None = None,
 ) -> dict[str, Any]:
     """Create (or resume) the run in `run_dir` and run it to the end; returns result.json's content.
@@ -55,20 +57,26 @@ def run(
     half-made folder behind. A resumed folder is locked first, so a second process touches nothing.
     `changes` (resume only) are the RESUME_CHANGES given on the command line.
     """
-    folder = models = ledger = None
+    folder = models = ledger = tracker = None
     try:
         if resume:
             folder = RunFolder.open(run_dir)
             spec = resumed_spec(folder, changes)
         elif spec is None:
             raise ConfigError("a new run needs a spec")
+        if spec.mlflow_uri:  # a missing package or an unusable store fails before any folder is made
+            from promptflux.tracking.mlflow import RunTracker
+
+            tracker = RunTracker.connect(spec.mlflow_uri)
         method = get_method(spec.method)
         config = spec.method_config()
         task = get_task(spec.task, seed=spec.data_seed, **spec.task_options)
-        models = ModelPool(model_options(spec, getattr(config, "seed", 0)))
-        for model_spec in (spec.target, spec.prompt_lm, spec.optimizer_model):
+        seed = getattr(config, "seed", 0)
+        models = ModelPool(model_options(spec, seed), {r: model_options(spec, seed, r) for r in ENDPOINTS})
+        roles = ((spec.target, Role.TARGET), (spec.prompt_lm, None), (spec.optimizer_model, Role.OPTIMIZER))
+        for model_spec, role in roles:
             if model_spec:
-                models.get(model_spec)  # a bad model spec fails before anything is written
+                models.get(model_spec, role)  # a bad model spec fails before anything is written
         folder = folder or RunFolder.create(run_dir, spec.model_dump(mode="json"))
         budget = make_budget(
             spec.limits(),
@@ -92,7 +100,9 @@ def run(
         searcher = method.build(context, config)
         if on_start is not None:
             on_start(spec, searcher.total_steps)
-        return run_method(
+        if tracker is not None:
+            tracker.begin(folder.path, spec.model_dump(mode="json"))
+        result = run_method(
             searcher,
             run=folder,
             train_evaluator=context.evaluator(),
@@ -104,9 +114,16 @@ def run(
                 test_examples=spec.test_examples,
                 baselines=reference_prompts(task),
             ),
-            on_step=on_step,
+            on_step=_observed(on_step, tracker),
             stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),
         )
+        if tracker is not None:
+            tracker.end(result, folder.path)
+        return result
+    except BaseException as error:
+        if tracker is not None:
+            tracker.fail(error)
+        raise
     finally:
         if ledger is not None:
             ledger.close()
@@ -116,9 +133,25 @@ def run(
             models.close()
 
 
-def model_options(spec: RunSpec, seed: int = 0) -> ModelOptions:
-    """The backends' options from a run spec (see ModelAccess.model_options)."""
-    return spec.model_options(seed)
+def _observed(on_step: OnStep | None, tracker: Any) -> OnStep | None:
+    """The caller's `on_step` followed by the tracker's (an observer: it sees, never steers)."""
+    if tracker is None:
+        return on_step
+
+    def both(step: int, info: dict[str, Any]) -> None:
+        if on_step is not None:
+            on_step(step, info)
+        tracker.on_step(step, info)
+
+    return both
+
+
+ENDPOINTS = (Role.TARGET, Role.OPTIMIZER)  # the roles that may each have their own server
+
+
+def model_options(spec: RunSpec, seed: int = 0, role: str | None = None) -> ModelOptions:
+    """The backends' options from a run spec, for one role (see ModelAccess.model_options)."""
+    return spec.model_options(seed, role)
 
 
 def _ledger(folder: RunFolder) -> OutputCache:
