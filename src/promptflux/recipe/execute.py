@@ -134,14 +134,14 @@ def run(
 
 
 def _observed(on_step: OnStep | None, tracker: Any) -> OnStep | None:
-    """The caller's `on_step` followed by the tracker's (an observer: it sees, never steers)."""
+    """The tracker's `on_step`, then the caller's (an observer: it sees, never steers)."""
     if tracker is None:
         return on_step
 
     def both(step: int, info: dict[str, Any]) -> None:
+        tracker.on_step(step, info)  # first: the step is checkpointed, whatever the caller then does
         if on_step is not None:
             on_step(step, info)
-        tracker.on_step(step, info)
 
     return both
 
