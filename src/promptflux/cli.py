@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape  # an error's brackets ('promptflux[mlflow]') are text, not markup
 
 from promptflux import cli_extras as extras
 from promptflux.cli_render import (
@@ -385,7 +386,7 @@ def main() -> None:
     try:
         app()  # click handles usage errors (one line + usage) and Ctrl-C ("Aborted!", exit 1)
     except PromptfluxError as e:
-        err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
