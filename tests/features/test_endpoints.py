@@ -187,3 +187,36 @@ def test_resume_keeps_each_roles_endpoint_and_may_change_only_its_key_variable(t
 
 class Interrupted(Exception):
     """Stands in for a kill after a step's checkpoint."""
+
+
+# ---------------------------------------------------------------------------- real llama.cpp servers (slow)
+@pytest.mark.slow
+def test_two_real_servers_one_per_role(tmp_path, task, cli, monkeypatch):
+    """The target on one llama.cpp server, the optimiser on another: first with the optimiser's server
+    down (one line naming its URL, after the target was reached), then with both up (a finished run)."""
+    from promptflux.evaluation import OutputCache as Ledger
+    from tests.models.test_llamacpp_server import LlamaCppServer, smollm2_gguf
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    threads = ["--n_threads", "1"]
+    flags = ["--task", task, "--method", "opro", "--preset", "quick", "--set", "steps=1",
+             "--set", "candidates_per_step=1", "--set", "max_new_tokens=24", "--target", "openai:smollm2",
+             "--optimizer-model", "openai:smollm2", "--retries", "0", "--timeout", "300",
+             "--cache", tmp_path / "cache.sqlite"]  # fmt: skip
+    with LlamaCppServer(smollm2_gguf(), alias="smollm2", extra_args=threads) as target:
+        dead = closed_port_url()
+        code, err = cli("optimize", *flags, "--target-base-url", target.base_url,
+                        "--optimizer-base-url", dead, "--run-dir", tmp_path / "down")  # fmt: skip
+        (line,) = [x for x in err.splitlines() if x.startswith("error:")]  # warnings may precede it
+        assert code == 2 and dead in line and target.base_url not in line
+        ledger = Ledger(tmp_path / "down" / "ledger.sqlite")
+        assert ledger.usage("target").calls > 0 and ledger.usage("optimizer").calls == 0
+        ledger.close()
+        with LlamaCppServer(smollm2_gguf(), alias="smollm2", extra_args=threads) as optimizer:
+            urls = ["--target-base-url", target.base_url, "--optimizer-base-url", optimizer.base_url]
+            code, err = cli("optimize", *flags, *urls, "--run-dir", tmp_path / "up")
+    assert code == 0, err
+    saved = yaml.safe_load((tmp_path / "up" / "config.yaml").read_text())
+    assert (saved["target_base_url"], saved["optimizer_base_url"]) == (target.base_url, optimizer.base_url)
+    result = yaml.safe_load((tmp_path / "up" / "result.json").read_text())
+    assert result["budget"]["target_calls"] > 0 and result["budget"]["optimizer_calls"] > 0

@@ -177,7 +177,7 @@ def test_a_comparison_is_a_parent_run_with_one_nested_run_per_trial(tmp_path, st
 
 @pytest.mark.slow
 def test_a_smollm2_run_is_logged_from_the_command_line(tmp_path, cli, store, client):
-    task = review_task_spec(tmp_path, "{train: 6, dev: 6, test: 10}", copies=2)
+    task = review_task_spec(tmp_path, "{train: 4, dev: 6, test: 10}", copies=2)
     code, err = cli("optimize", "--task", task, "--method", "fixed", "--target", "smollm2",
                     "--set", "instruction=Is this review positive or negative?", "--mlflow-uri", store,
                     "--run-dir", tmp_path / "run", "--cache", tmp_path / "c.sqlite")  # fmt: skip
