@@ -36,11 +36,13 @@ class ModelPool:
     def __init__(self, options: ModelOptions, roles: Mapping[str, ModelOptions] | None = None) -> None:
         self.options = options
         self.roles = dict(roles or {})
-        self._models: dict[tuple[str, str | None, str], LanguageModel] = {}
+        self._models: dict[str, LanguageModel] = {}
 
     def get(self, spec: str, role: str | None = None) -> LanguageModel:
         options = self.roles.get(role, self.options) if role and reaches_server(spec) else self.options
-        key = (spec, options.base_url, options.api_key_env)
+        endpoint = (options.base_url, options.api_key_env)
+        shared = endpoint == (self.options.base_url, self.options.api_key_env)
+        key = spec if shared else f"{spec}|{endpoint[0]}|{endpoint[1]}"  # a role's own server
         if key not in self._models:
             self._models[key] = load_model(spec, options)
         return self._models[key]
