@@ -188,3 +188,18 @@ def test_a_smollm2_run_is_logged_from_the_command_line(tmp_path, cli, store, cli
     assert run.data.params["best_prompt"] == result["best_prompt"]
     assert run.data.metrics["test/chosen"] == result["prompts"]["chosen"]["test"]
     assert run.data.metrics["test/chosen_n"] == 10
+
+
+def test_compare_flags_reach_the_trials_and_the_tracking_store(tmp_path, cli, store, client):
+    task = review_task_spec(tmp_path, "{train: 6, dev: 4, test: 4}", copies=2)
+    out = tmp_path / "cmp"
+    code, err = cli("compare", "--tasks", task, "--methods", "fixed", "--max-calls", "20", "--jobs", "1",
+                    "--target", "tiny-random", "--optimizer-base-url", "http://opt.example/v1",
+                    "--mlflow-uri", store, "--out", out, "--cache", tmp_path / "c.sqlite")  # fmt: skip
+    assert code == 0, err
+    (config,) = (out / "trials").rglob("config.yaml")
+    saved = yaml.safe_load(config.read_text())
+    assert saved["optimizer_base_url"] == "http://opt.example/v1" and saved["mlflow_uri"] is None
+    (parent,) = runs_of(client, tracking.COMPARE_TAG, out.resolve())
+    (child,) = runs_of(client, tracking.PARENT_TAG, parent.info.run_id)
+    assert child.data.params["optimizer_base_url"] == "http://opt.example/v1"
