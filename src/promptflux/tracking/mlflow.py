@@ -53,6 +53,8 @@ def connect(uri: str, experiment: str = EXPERIMENT) -> tuple[Any, str]:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ConfigError(f"--mlflow needs the mlflow package: {INSTALL}") from None
+    for name in ("mlflow", "alembic"):  # their INFO lines (schema migrations) are not the run's output
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
