@@ -138,6 +138,13 @@ class RunTracker:
 
     def begin(self, folder: Path, config: dict[str, Any], name: str | None = None) -> None:
         """Start the MLflow run of `folder`, or continue the one a killed run left (`--resume`)."""
+        try:
+            self._begin(folder, config, name)
+        except Exception as e:
+            log.warning("MLflow logging stopped (the run goes on): %s", _first_line(e))
+            self.run_id = None
+
+    def _begin(self, folder: Path, config: dict[str, Any], name: str | None) -> None:
         path = str(folder.resolve())
         run = _find(self.client, self.experiment, FOLDER_TAG, path)
         if run is not None and run.info.status == "FINISHED":
@@ -214,13 +221,16 @@ class CompareTracker:
         """Connect and start (or, rerunning the same --out, continue) the comparison's parent run."""
         client, experiment = connect(uri)
         path = str(out.resolve())
-        run = _find(client, experiment, COMPARE_TAG, path)
-        if run is None:
-            tags = {COMPARE_TAG: path, "promptflux.kind": "compare"}
-            run = client.create_run(experiment, tags=tags, run_name=f"compare {out.name}")
-        else:
-            client.update_run(run.info.run_id, status="RUNNING")
-        _log_params(client, run, grid)
+        try:
+            run = _find(client, experiment, COMPARE_TAG, path)
+            if run is None:
+                tags = {COMPARE_TAG: path, "promptflux.kind": "compare"}
+                run = client.create_run(experiment, tags=tags, run_name=f"compare {out.name}")
+            else:
+                client.update_run(run.info.run_id, status="RUNNING")
+            _log_params(client, run, grid)
+        except Exception as e:  # before any trial runs: one line, nothing lost
+            raise ConfigError(f"--mlflow-uri {uri}: {_first_line(e)}") from None
         return cls(client, experiment, run.info.run_id)
 
     def trial(self, folder: Path, name: str = "") -> None:
