@@ -17,140 +17,16 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from promptflux.compare.notes import budget_note, early_stop, row_note
 from promptflux.compare.spec import CompareSpec, load_spec
-from promptflux.compare.stats import mean_t_ci95
-from promptflux.compare.trials import read_error, read_result, task_slug, trial_dir
-from promptflux.runs.events import read_events
-from promptflux.runs.folder import RunFolder
-from promptflux.runs.report import curves, step_values
+from promptflux.compare.summary import TrialRecord, collect, summarize
+from promptflux.runs.report import step_values
 
 SPEC = "compare.yaml"
-
-
-@dataclass
-class TrialRecord:
-    """What the report reads from one trial folder."""
-
-    task: str
-    label: str
-    method: str
-    seed: int
-    path: Path
-    status: str  # finished | failed | interrupted | not started
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    steps: int = 0
-    curve: list[tuple[int, float]] = field(default_factory=list)  # (target calls, best val so far)
-
-
-def collect(out: Path, spec: CompareSpec) -> list[TrialRecord]:
-    records = []
-    for task in spec.tasks:
-        for m in spec.methods:
-            for seed in spec.seeds:
-                path = trial_dir(out, task, m.key, seed)
-                record = TrialRecord(task, m.key, m.name, seed, path, "not started")
-                record.result = read_result(path)
-                record.error = read_error(path)
-                events = path / RunFolder.EVENTS
-                if record.result is not None:
-                    record.status = "finished"
-                    record.error = None
-                    record.steps = sum(1 for _ in read_events(events, kind="step"))
-                    record.curve = curves(events)["best_val"]
-                elif record.error is not None:
-                    record.status = "failed"
-                elif (path / RunFolder.CONFIG).exists():
-                    record.status = "interrupted"
-                records.append(record)
-    return records
-
-
-# ---------------------------------------------------------------------- numbers
-
-
-def trial_row(r: TrialRecord, budget: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"seed": r.seed, "status": r.status, "error": r.error, "folder": str(r.path)}
-    if r.result is None:
-        return row
-    chosen = r.result["prompts"]["chosen"]
-    b = r.result["budget"]
-    row.update(
-        prompt=chosen["prompt"],
-        val=chosen["val"],
-        test=chosen["test"],
-        test_n=chosen["test_n"],
-        target_calls=b["target_calls"],
-        optimizer_calls=b["optimizer_calls"],
-        selection_calls=b["selection_calls"],
-        wall_seconds=b["wall_seconds"],
-        steps=r.steps,
-        stopped=r.result["stopped"],
-        note=budget_note(b["target_calls"], budget, r.steps, r.result["stopped"]),
-        early=early_stop(r.result),
-    )
-    if row["early"]:
-        row["note"] = row["early"]
-    return row
-
-
-def method_row(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
-    """Mean and 95% t interval over the finished seeds, with one budget note for the row."""
-    done = [r for r in rows if r["status"] == "finished"]
-    mean, half = mean_t_ci95([r["test"] for r in done])
-    vals = [r["val"] for r in done if r["val"] is not None]
-    return {
-        "seeds": len(rows),
-        "finished": len(done),
-        "failed": sum(r["status"] == "failed" for r in rows),
-        "test_mean": mean if done else None,
-        "test_ci95_half": half,
-        "test_ci95": None if half is None else [mean - half, mean + half],
-        "val_mean": _mean(vals),
-        "target_calls_mean": _mean([r["target_calls"] for r in done]),
-        "optimizer_calls_mean": _mean([r["optimizer_calls"] for r in done]),
-        "wall_seconds_mean": _mean([r["wall_seconds"] for r in done]),
-        "note": row_note(rows, budget),
-        "trials": rows,
-    }
-
-
-def summarize(spec: CompareSpec, records: list[TrialRecord]) -> dict[str, Any]:
-    """summary.json's content."""
-    budget = spec.max_target_calls
-    tasks = []
-    for task in spec.tasks:
-        methods = []
-        test_n: set[int] = set()
-        for m in spec.methods:
-            rows = [trial_row(r, budget) for r in records if r.task == task and r.label == m.key]
-            test_n |= {r["test_n"] for r in rows if r["status"] == "finished"}
-            methods.append({"label": m.key, "method": m.name, **method_row(rows, budget)})
-        tasks.append({"task": task, "slug": task_slug(task), "test_n": sorted(test_n), "methods": methods})
-    statuses = [r.status for r in records]
-    return {
-        "budget": {
-            "max_target_calls": budget,
-            "max_optimizer_calls": spec.max_optimizer_calls,
-            "max_wall_seconds": spec.max_wall_seconds,
-        },
-        "target": spec.target,
-        "seeds": spec.seeds,
-        "test_examples": spec.test_examples,
-        "trials": {s: statuses.count(s) for s in ("finished", "failed", "interrupted", "not started")},
-        "tasks": tasks,
-    }
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 # ---------------------------------------------------------------------- formatting
@@ -160,6 +36,9 @@ def fmt_test(row: dict[str, Any]) -> str:
     """'0.812 ± 0.021 (n=3)', '0.700 (n=1)', or '-' when no seed finished."""
     if row["test_mean"] is None:
         return "-"
+    if row.get("reference"):
+        low, high = row["test_ci95"]
+        return f"{row['test_mean']:.3f} [{low:.3f}, {high:.3f}] (one prompt, n={row['test_n']})"
     if row["test_ci95_half"] is None:
         return f"{row['test_mean']:.3f} (n={row['finished']})"
     return f"{row['test_mean']:.3f} ± {row['test_ci95_half']:.3f} (n={row['finished']})"
