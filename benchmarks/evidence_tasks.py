@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100, help="test subsample (compare --test-examples)")
     parser.add_argument("--tasks", default="", help="comma-separated; default every ii/ task")
     args = parser.parse_args()
-    names = [t for t in args.tasks.split(",") if t] or [t.name for t in list_tasks() if t.name.startswith("ii/")]
+    every = [t.name for t in list_tasks() if t.name.startswith("ii/")]
+    names = [t for t in args.tasks.split(",") if t] or every
     print(f"target {DEFAULT_TARGET}, {args.examples} test examples (the compare subsample)\n")
     print("| task | no instruction | human instruction | gap | seconds |")
     print("|---|---:|---:|---:|---:|")

@@ -112,8 +112,8 @@ def test_a_run_folder_seeds_another_run_and_its_paid_answers_are_not_resent(tmp_
     the source's answers from its ledger (imported, charged, not recomputed) and plants its prompt."""
     spec = review_task_spec(tmp_path, "{train: 8, dev: 8, test: 10}", copies=3)
     source = tmp_path / "source"
-    cmd = optimize_cmd(spec, source, tmp_path / "a.sqlite", "ape", "tiny-random",
-                       "num_candidates=3", "first_subset=8", "resample_rounds=0", "max_new_tokens=8")  # fmt: skip
+    sets = ("num_candidates=3", "first_subset=8", "resample_rounds=0", "max_new_tokens=8")
+    cmd = optimize_cmd(spec, source, tmp_path / "a.sqlite", "ape", "tiny-random", *sets)
     subprocess.run(cmd, check=True, timeout=600)
     source_prompts = {e["prompt"] for e in read_events(source / "events.jsonl", kind="eval")}
     assert source_prompts
