@@ -124,3 +124,50 @@ def test_the_run_config_takes_demos():
     assert (spec.demos, spec.demo_trials, spec.demo_search) == (3, 4, "after")
     with pytest.raises(ConfigError, match="demo_search"):
         make_spec("fixed", task="sst2", demos=3, demo_search="jointly")
+
+
+def test_the_cli_takes_demos(tmp_path, cli):
+    from tests.optimizers.fakes import review_task_spec
+
+    task = review_task_spec(tmp_path, "{train: 4, dev: 3, test: 3}", copies=1)
+    run = tmp_path / "run"
+    args = ["optimize", "--task", task, "--method", "fixed", "--set", "instruction=Classify the review."]
+    code, err = cli(
+        *args, "--target", "tiny-random", "--run-dir", run, "--cache", tmp_path / "c.sqlite", "--demos", "2"
+    )
+    assert code == 0, err
+    result = json.loads((run / "result.json").read_text())
+    assert result["demos"]["k"] == 2 and "demos" in result["prompts"]["chosen"]
+
+
+@pytest.mark.slow
+def test_with_smollm2_demonstrations_are_chosen_on_validation_and_the_export_rescores_equal(tmp_path, cli):
+    """SmolLM2 as target: the search never ends worse on validation than the bare instruction, and a
+    run that kept demonstrations exports a template that re-scores to its test accuracy."""
+    from promptflux import recipe
+    from promptflux.evaluation import OutputCache
+    from promptflux.export import load_export
+    from tests.features.test_export import rescore
+    from tests.optimizers.fakes import review_task_spec
+
+    task = review_task_spec(tmp_path, "{train: 4, dev: 3, test: 3}", copies=1)
+    spec = recipe.make_spec(
+        "fixed", "default", {"instruction": "Is the review positive or negative?"}, task=task,
+        target="smollm2", demos=2, demo_trials=4,
+    )  # fmt: skip
+    cache = OutputCache(tmp_path / "cache.sqlite")
+    try:
+        result = recipe.run(spec, tmp_path / "run", cache=cache)
+    finally:
+        cache.close()
+    events = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    bare = next(e["accuracy"] for e in events if e["kind"] == "validation" and not e.get("demos"))
+    tried = [e["accuracy"] for e in events if e["kind"] == "validation" and e.get("demos")]
+    row = result["prompts"]["chosen"]
+    assert tried and row["val"] == max([bare, *tried]) >= bare
+    assert (len(row["demos"]) == 2) == (max(tried) > bare)
+    code, err = cli("export", tmp_path / "run")
+    assert code == 0, err
+    chosen = load_export(tmp_path / "run" / "export" / "prompt.json")
+    assert chosen.demos == row["demos"]
+    assert rescore(chosen, "smollm2", task, "test", None) == row["test"]

@@ -3,6 +3,8 @@ run's length_penalty, and the run and comparison reports show the Pareto front."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from promptflux.recipe.objective import LengthObjective
@@ -119,3 +121,48 @@ def test_the_comparison_report_draws_and_tabulates_the_front(tmp_path):
     assert (tmp_path / "pareto.png").stat().st_size > 0
     page = pareto.html_section({"tasks": [task]}, (tmp_path / "pareto.png").read_bytes())
     assert "data:image/png;base64," in page and "<td>e e" not in page and "e e</pre>" in page
+
+
+def test_the_cli_takes_length_penalty_and_refuses_a_negative_one(tmp_path, task, cli):
+    run = tmp_path / "run"
+    args = ["optimize", "--task", task, "--method", "fixed", "--set", "instruction=Classify the review."]
+    args += ["--target", "tiny-random", "--run-dir", run, "--cache", tmp_path / "cache.sqlite"]
+    code, err = cli(*args, "--length-penalty", "-1")
+    assert code == 2 and "length-penalty" in err and not run.exists()
+    code, err = cli(*args, "--length-penalty", "0.01")
+    assert code == 0, err
+    result = json.loads((run / "result.json").read_text())
+    assert result["selection"]["length_penalty"] == 0.01 and "tiny-random" in result["selection"]["tokens"]
+    assert result["prompts"]["chosen"]["prompt_tokens"] > 0 and (run / PARETO_TABLE).is_file()
+
+
+@pytest.mark.slow
+def test_with_smollm2_a_large_penalty_picks_the_shortest_and_none_the_most_accurate(tmp_path):
+    """SmolLM2 scores real instructions; tokens are counted with its own tokenizer."""
+    from promptflux.models import load_model
+    from tests.features.scripted import scripted_task
+
+    prompts = [
+        "Sentiment?",
+        "Read the review and say whether its sentiment is positive or negative, carefully.",
+    ]
+    task = scripted_task(n_val=8, n_train=4)
+    results = {}
+    lm = load_model("smollm2")
+    try:
+        for penalty in (None, 0.0, 1.0):
+            chosen = None if penalty is None else LengthObjective.for_target(penalty, "smollm2")
+            results[penalty] = run_scripted(tmp_path / f"run-{penalty}", lm, prompts, task, objective=chosen)
+    finally:
+        lm.close()
+    events = [json.loads(x) for x in (tmp_path / "run-0.0" / "events.jsonl").read_text().splitlines()]
+    vals = {e["prompt"]: e["accuracy"] for e in events if e["kind"] == "validation"}
+    tokens = {e["prompt"]: e["prompt_tokens"] for e in events if e["kind"] == "validation"}
+    assert (
+        tokens["Sentiment?"] < tokens[prompts[1]]
+        and "counted with its tokenizer" in results[0.0]["selection"]["tokens"]
+    )
+    most_accurate = max(prompts, key=lambda p: (vals[p], -len(p)))
+    assert results[None]["best_prompt"] == results[0.0]["best_prompt"] == most_accurate
+    assert results[1.0]["best_prompt"] == "Sentiment?"  # one token costs more than any accuracy gain
+    assert (tmp_path / "run-1.0" / "curve.png").is_file() and (tmp_path / "run-1.0" / PARETO_TABLE).is_file()
