@@ -166,3 +166,19 @@ def test_with_smollm2_a_large_penalty_picks_the_shortest_and_none_the_most_accur
     assert results[None]["best_prompt"] == results[0.0]["best_prompt"] == most_accurate
     assert results[1.0]["best_prompt"] == "Sentiment?"  # one token costs more than any accuracy gain
     assert (tmp_path / "run-1.0" / "curve.png").is_file() and (tmp_path / "run-1.0" / PARETO_TABLE).is_file()
+
+
+def test_a_comparison_passes_length_penalty_and_demos_to_every_trial():
+    from promptflux.compare.spec import build_spec
+    from promptflux.compare.trials import run_spec
+
+    flags = {
+        "tasks": ["sst2"],
+        "methods": ["fixed"],
+        "max_target_calls": 10,
+        "length_penalty": 0.01,
+        "demos": 2,
+    }
+    spec = build_spec({"demo_trials": 3}, flags, {}, "grid.yaml")
+    trial = run_spec(spec, "sst2", "fixed", 0)
+    assert (trial.length_penalty, trial.demos, trial.demo_trials) == (0.01, 2, 3)

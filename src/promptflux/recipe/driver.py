@@ -4,9 +4,11 @@
         method.step(step)                       -> events
         validate new candidates on the val split -> best validation score so far
         checkpoint (method state, counters)
-    final: validate all candidates, pick the best by validation, score the test split once
-           (the chosen prompt plus baselines; optionally a fixed seeded subsample of it), write
-           result.json and the curve plot. A method with 0 steps (`fixed`) goes straight to the final.
+    final: validate all candidates, pick the best by validation (less length_penalty x prompt tokens
+           when set: objective.py), optionally try k demonstrations with it on validation (demos.py),
+           score the test split once (the chosen prompt plus baselines; optionally a fixed seeded
+           subsample of it), write result.json and the curve plot. A method with 0 steps (`fixed`)
+           goes straight to the final.
 
 Validation and test evaluations are charged to the "selection" role, not to the optimisation budget,
 and reported separately. A kill -9 at any point loses nothing: evaluations are in the run's ledger,
