@@ -197,6 +197,8 @@ def optimize(
     max_retries: RetriesOpt = None,
     patience: extras.PatienceOpt = None,
     target_score: extras.TargetScoreOpt = None,
+    length_penalty: extras.LengthPenaltyOpt = None,
+    demos: extras.DemosOpt = None,
     dry_run: extras.DryRunOpt = False,
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
@@ -224,15 +226,16 @@ def optimize(
             target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
             seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
             patience=patience, target_score=target_score, price=price, prices=prices,
-            dry_run=dry_run or None,
+            dry_run=dry_run or None, length_penalty=length_penalty, demos=demos,
         ))  # fmt: skip
     else:
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, seed=seed,
-            patience=patience, target_score=target_score, **changes,
+            patience=patience, target_score=target_score, length_penalty=length_penalty, demos=demos,
+            **changes,
         )  # fmt: skip
-        file = _read_run_config(config) if config else {}
+        file = extras.read_run_config(config) if config else {}
         flags.update(extras.price_fields(price, prices, file))
         spec = resolve_run(
             file,
@@ -322,6 +325,8 @@ def compare(
     ] = False,
     patience: extras.PatienceOpt = None,
     target_score: extras.TargetScoreOpt = None,
+    length_penalty: extras.LengthPenaltyOpt = None,
+    demos: extras.DemosOpt = None,
     dry_run: extras.DryRunOpt = False,
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
@@ -354,7 +359,7 @@ def compare(
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
         device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
         max_retries=max_retries, patience=patience, target_score=target_score, max_usd=max_usd,
-        **extras.price_fields(price, prices, base),
+        length_penalty=length_penalty, demos=demos, **extras.price_fields(price, prices, base),
     )  # fmt: skip
     spec = grid.build_spec(base, flags, parse_sets(set_ or []), str(config or "compare"))
     if dry_run:
@@ -377,12 +382,6 @@ def compare(
 
 
 app.command("export")(extras.export_command)  # its body lives in cli_extras.py
-
-
-def _read_run_config(path: Path) -> dict:
-    from promptflux.config_files import read_yaml_mapping
-
-    return read_yaml_mapping(path, "`task: sst2`")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from promptflux.compare import pareto
 from promptflux.compare.spec import CompareSpec, load_spec
 from promptflux.compare.summary import TrialRecord, collect, summarize
 from promptflux.runs.report import step_values
@@ -105,8 +106,10 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
 
 
-def _prompt_text(prompt: str) -> str:
-    return prompt if prompt.strip() else "(no instruction)"
+def _prompt_text(prompt: str, demos: list[dict[str, str]] | None = None) -> str:
+    """The instruction, and the demonstrations chosen with it (one line each)."""
+    shown = [f"demo: {d['input']} -> {d['output']}" for d in demos or []]
+    return "\n".join([prompt if prompt.strip() else "(no instruction)", *shown])
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -127,8 +130,9 @@ def markdown(summary: dict[str, Any]) -> str:
             for t in m["trials"]:
                 if t["status"] == "finished":
                     cells = [m["label"], str(t["seed"]), fmt_num(t["val"], 3), f"{t['test']:.3f}"]
-                    lines.append("| " + " | ".join([*cells, _md_cell(_prompt_text(t["prompt"]))]) + " |")
-        lines.append("")
+                    shown = _md_cell(_prompt_text(t["prompt"], t.get("demos")))
+                    lines.append("| " + " | ".join([*cells, shown]) + " |")
+        lines += ["", *pareto.markdown_lines(task)]
     return "\n".join(lines)
 
 
@@ -183,7 +187,7 @@ vertical-align:top}th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0;font-
 img{max-width:100%}.note{color:#555;font-size:0.9em}"""
 
 
-def html_page(summary: dict[str, Any], png: bytes | None) -> str:
+def html_page(summary: dict[str, Any], png: bytes | None, pareto_png: bytes | None = None) -> str:
     """report.html: one self-contained page (inline CSS, the plot as a data URI, escaped text)."""
     e = html.escape
     body = ["<h1>Method comparison</h1>", *(f"<p>{e(line)}</p>" for line in header_lines(summary))]
@@ -210,9 +214,10 @@ def html_page(summary: dict[str, Any], png: bytes | None) -> str:
         for m in task["methods"]:
             for t in m["trials"]:
                 if t["status"] == "finished":
+                    shown = e(_prompt_text(t["prompt"], t.get("demos")))
                     rows.append(
                         f"<tr><td>{e(m['label'])}</td><td>{t['seed']}</td><td>{fmt_num(t['val'], 3)}</td>"
-                        f"<td>{t['test']:.3f}</td><td><pre>{e(_prompt_text(t['prompt']))}</pre></td></tr>"
+                        f"<td>{t['test']:.3f}</td><td><pre>{shown}</pre></td></tr>"
                     )
                 elif t["status"] == "failed":
                     rows.append(
@@ -223,6 +228,7 @@ def html_page(summary: dict[str, Any], png: bytes | None) -> str:
             f"<h3>{e(task['task'])}</h3><table><tr><th>method</th><th>seed</th><th>val</th><th>test</th>"
             f"<th>prompt</th></tr>{''.join(rows)}</table>"
         )
+    body.append(pareto.html_section(summary, pareto_png))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>promptflux comparison</title>'
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
@@ -237,5 +243,7 @@ def write_report(out: Path, spec: CompareSpec | None = None) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     (out / "table.md").write_text(markdown(summary))
     plot(spec, records, out / "curves.png")
-    (out / "report.html").write_text(html_page(summary, (out / "curves.png").read_bytes()))
+    fronts = pareto.plot(spec.tasks, records, out / pareto.PARETO_PNG)
+    png = (out / pareto.PARETO_PNG).read_bytes() if fronts else None
+    (out / "report.html").write_text(html_page(summary, (out / "curves.png").read_bytes(), png))
     return summary

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptflux.compare import pareto
 from promptflux.compare.notes import budget_note, early_stop, row_note
 from promptflux.compare.spec import CompareSpec
 from promptflux.compare.stats import mean_t_ci95
@@ -78,6 +79,7 @@ def trial_row(r: TrialRecord, budget: int) -> dict[str, Any]:
         stopped=r.result["stopped"],
         note=budget_note(b["target_calls"], budget, r.steps, r.result["stopped"]),
         early=early_stop(r.result),
+        demos=chosen.get("demos") or [],
     )
     if row["early"]:
         row["note"] = row["early"]
@@ -117,7 +119,15 @@ def summarize(spec: CompareSpec, records: list[TrialRecord]) -> dict[str, Any]:
             test_n |= {r["test_n"] for r in rows if r["status"] == "finished"}
             methods.append({"label": m.key, "method": m.name, **method_row(rows, budget)})
         methods += reference_rows([r for r in records if r.task == task and r.result is not None])
-        tasks.append({"task": task, "slug": task_slug(task), "test_n": sorted(test_n), "methods": methods})
+        tasks.append(
+            {
+                "task": task,
+                "slug": task_slug(task),
+                "test_n": sorted(test_n),
+                "methods": methods,
+                **pareto.front_summary(records, task),
+            }
+        )
     statuses = [r.status for r in records]
     return {
         "budget": {

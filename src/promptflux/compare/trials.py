@@ -103,6 +103,9 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
             test_examples=spec.test_examples,
             patience=spec.patience,
             target_score=spec.target_score,
+            length_penalty=spec.length_penalty,
+            demos=spec.demos,
+            demo_trials=spec.demo_trials,
             max_usd=spec.max_usd,
             prices=spec.prices,
         )

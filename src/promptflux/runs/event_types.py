@@ -52,11 +52,17 @@ class Step(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Validation(Event):
+    """A candidate scored on the validation split. `prompt_tokens` (the length objective is on: its
+    Pareto view reads it) counts the instruction and any demonstrations; `demos` (the demonstration
+    search) holds the training-example ids shown with the instruction."""
+
     kind: ClassVar[str] = "validation"
     prompt: str
     split: str
     scores: list[float]
     accuracy: float
+    prompt_tokens: int | None = field(default=None, metadata=OPTIONAL)
+    demos: list[str] | None = field(default=None, metadata=OPTIONAL)
     budget: dict[str, Any]
 
 
