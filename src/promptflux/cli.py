@@ -189,6 +189,8 @@ def optimize(
     max_retries: RetriesOpt = None,
     patience: extras.PatienceOpt = None,
     target_score: extras.TargetScoreOpt = None,
+    length_penalty: extras.LengthPenaltyOpt = None,
+    demos: extras.DemosOpt = None,
     dry_run: extras.DryRunOpt = False,
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
@@ -206,7 +208,6 @@ def optimize(
     With --resume the run's config.yaml decides; only a budget raise and how models are reached
     (--device, --api-key-env, --timeout, --retries) may be given, and are saved into it.
     """
-    from promptflux.config_files import read_yaml_mapping
     from promptflux.evaluation import OutputCache
     from promptflux.evaluation.cache import default_cache_path
     from promptflux.recipe import run
@@ -225,16 +226,17 @@ def optimize(
             target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model, data_seed=data_seed,
             seed=seed, test_examples=test_examples, run_dir=run_dir, dtype=dtype, base_url=base_url,
             patience=patience, target_score=target_score, price=price, prices=prices,
-            dry_run=dry_run or None, target_base_url=target_base_url, optimizer_base_url=optimizer_base_url,
+            dry_run=dry_run or None, length_penalty=length_penalty, demos=demos,
+            target_base_url=target_base_url, optimizer_base_url=optimizer_base_url,
         ))  # fmt: skip
     else:
         flags = dict(
             method=method, task=task, target=target, prompt_lm=prompt_lm, optimizer_model=optimizer_model,
             data_seed=data_seed, test_examples=test_examples, dtype=dtype, base_url=base_url, seed=seed,
-            patience=patience, target_score=target_score, target_base_url=target_base_url,
-            optimizer_base_url=optimizer_base_url, **changes,
+            patience=patience, target_score=target_score, length_penalty=length_penalty, demos=demos,
+            target_base_url=target_base_url, optimizer_base_url=optimizer_base_url, **changes,
         )  # fmt: skip
-        file = read_yaml_mapping(config, "`task: sst2`") if config else {}
+        file = extras.read_run_config(config) if config else {}
         flags.update(extras.price_fields(price, prices, file))
         spec = resolve_run(
             file,
@@ -315,6 +317,8 @@ def compare(
     ] = False,
     patience: extras.PatienceOpt = None,
     target_score: extras.TargetScoreOpt = None,
+    length_penalty: extras.LengthPenaltyOpt = None,
+    demos: extras.DemosOpt = None,
     dry_run: extras.DryRunOpt = False,
     price: extras.PriceOpt = None,
     prices: extras.PricesOpt = None,
@@ -353,9 +357,10 @@ def compare(
         optimizer_model=optimizer_model, data_seed=data_seed, test_examples=test_examples, jobs=jobs,
         device=device, dtype=dtype, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
         max_retries=max_retries, patience=patience, target_score=target_score, max_usd=max_usd,
-        target_base_url=target_base_url, target_api_key_env=target_api_key_env,
-        optimizer_base_url=optimizer_base_url, optimizer_api_key_env=optimizer_api_key_env,
-        mlflow_uri=extras.mlflow_uri(mlflow, mlflow_uri), **extras.price_fields(price, prices, base),
+        length_penalty=length_penalty, demos=demos, target_base_url=target_base_url,
+        target_api_key_env=target_api_key_env, optimizer_base_url=optimizer_base_url,
+        optimizer_api_key_env=optimizer_api_key_env, mlflow_uri=extras.mlflow_uri(mlflow, mlflow_uri),
+        **extras.price_fields(price, prices, base),
     )  # fmt: skip
     spec = grid.build_spec(base, flags, parse_sets(set_ or []), str(config or "compare"))
     if dry_run:

@@ -15,12 +15,27 @@ from rich.table import Table
 
 console = Console()
 
+
+def read_run_config(path: Path) -> dict:
+    """A `--config` run file (keys as in a run folder's config.yaml)."""
+    from promptflux.config_files import read_yaml_mapping
+
+    return read_yaml_mapping(path, "`task: sst2`")
+
+
 # The issue-15 flags of `optimize` and `compare`.
 PatienceOpt = Annotated[
     int | None, typer.Option(min=1, help="Stop after N steps without a better best validation score.")
 ]
 TargetScoreOpt = Annotated[
     float | None, typer.Option(min=0.0, max=1.0, help="Stop once the best validation score reaches this.")
+]
+LengthPenaltyOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Select on val accuracy - this x prompt tokens (0: record lengths only)."),
+]
+DemosOpt = Annotated[
+    int | None, typer.Option(min=0, help="Try K training demonstrations with the chosen instruction.")
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print the projected calls, tokens and $ per phase; run nothing.")

@@ -122,6 +122,11 @@ def print_result(result: dict, folder: Path) -> None:
         low, high = row["test_ci95"]
         table.add_row(name, repr(row["prompt"]), val, f"{row['test']:.3f} [{low:.3f}, {high:.3f}]")
     console.print(table)
+    for demo in result["prompts"]["chosen"].get("demos") or []:  # shown with the chosen instruction
+        console.print(f"  demo {demo['id']}: {demo['input']!r} -> {demo['output']!r}", highlight=False)
+    if result.get("selection"):
+        s = result["selection"]
+        console.print(f"selected on {s['score']} (length_penalty {s['length_penalty']}; {s['tokens']})")
     b = result["budget"]
     console.print(
         f"best prompt: [bold]{result['best_prompt']!r}[/]\n"

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from promptflux.compare.report import budget_note, write_report
+from promptflux.compare.notes import budget_note
+from promptflux.compare.report import write_report
 from promptflux.compare.spec import parse_spec
 from promptflux.compare.stats import mean_t_ci95, t975
 from promptflux.compare.trials import ERROR, trial_dir

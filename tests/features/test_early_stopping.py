@@ -213,8 +213,9 @@ def test_the_cli_takes_the_rule_and_says_why_the_run_ended(tmp_path, scripted, c
 
 
 def test_a_comparison_passes_the_rule_to_every_trial_and_reports_it(tmp_path):
-    from promptflux.compare.report import markdown, summarize
+    from promptflux.compare.report import markdown
     from promptflux.compare.spec import build_spec
+    from promptflux.compare.summary import summarize
     from promptflux.compare.trials import run_spec
     from tests.compare.helpers import fake_trial
 
@@ -231,7 +232,7 @@ def test_a_comparison_passes_the_rule_to_every_trial_and_reports_it(tmp_path):
         message = "target score 0.9 reached (best val 0.900)"
         result["ended"] = {"reason": "target", "message": message, "steps": 4, "of": 20}
         (path / "result.json").write_text(json.dumps(result))
-    from promptflux.compare.report import collect
+    from promptflux.compare.summary import collect
 
     summary = summarize(spec, collect(tmp_path, spec))
     opro = summary["tasks"][0]["methods"][0]

@@ -88,6 +88,40 @@ def test_export_files_rescore_to_the_runs_test_accuracy(tmp_path, tagging, task,
     assert {e.instruction for e in ranks} <= validated
 
 
+def test_an_export_with_demonstrations_rescores_to_the_runs_test_accuracy(
+    tmp_path, tagging, cli, monkeypatch
+):
+    import promptflux.recipe.driver as driver
+    from tests.optimizers.fakes import review_task_spec
+
+    # The tiny random target scores the same with or without demonstrations, so keeping none would win
+    # every tie: count the bare instruction as 0 on validation, so the best demonstration set is kept.
+    search = driver.search_demos
+    monkeypatch.setattr(driver, "search_demos", lambda prompt, val, *a, **kw: search(prompt, -1.0, *a, **kw))
+    task = review_task_spec(tmp_path, "{train: 4, dev: 3, test: 3}", copies=1)
+    result = quick_run(tmp_path / "run", task, demos=2, demo_trials=6)
+    row = result["prompts"]["chosen"]
+    assert len(row["demos"]) == 2, (
+        "the scripted run should keep demonstrations (else this test checks nothing)"
+    )
+    code, err = cli("export", tmp_path / "run")
+    assert code == 0, err
+    out = tmp_path / "run" / "export"
+    chosen = load_export(out / "prompt.json")
+    assert chosen.demos == row["demos"] and chosen.instruction == result["best_prompt"]
+    assert chosen.val.accuracy == pytest.approx(row["val"]) and chosen.test.accuracy == row["test"]
+    shown = get_task(task).with_demos(
+        [{e.id: e for e in get_task(task).split("train")}[d["id"]] for d in row["demos"]]
+    )
+    for ex in get_task(task).split("test"):
+        assert chosen.render(ex.input) == shown.template.render(chosen.instruction, ex.input)
+        assert all(
+            f"Review: {d['input']}\nSentiment: {d['output']}" in chosen.render(ex.input) for d in row["demos"]
+        )
+    assert "2 demonstrations" in (out / "openai_client.py").read_text()
+    assert rescore(chosen, "tiny-random", task, "test", None) == row["test"]
+
+
 def test_a_two_digit_top_exports_only_what_was_validated(tmp_path, tagging, task):
     quick_run(tmp_path / "run", task)
     done = export_run(tmp_path / "run", tmp_path / "out", top=99)

@@ -4,7 +4,8 @@ spec.py           CompareSpec (compare.yaml / flags), one-line errors
 trials.py         one run folder per trial; finished / interrupted / new; stored-config check
 local.py          trials in parallel processes on this machine
 ray_executor.py   trials as Ray tasks (retries resume from the trial folder)
-report.py         summary.json, table.md, curves.png, report.html from the folders alone
+summary.py        the numbers (per trial, per method, the reference prompts) from the folders alone
+report.py         summary.json, table.md, curves.png, report.html
 runner.py         plan -> run the unfinished trials -> report
 """
 

@@ -17,140 +17,17 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from promptflux.compare.notes import budget_note, early_stop, row_note
+from promptflux.compare import pareto
 from promptflux.compare.spec import CompareSpec, load_spec
-from promptflux.compare.stats import mean_t_ci95
-from promptflux.compare.trials import read_error, read_result, task_slug, trial_dir
-from promptflux.runs.events import read_events
-from promptflux.runs.folder import RunFolder
-from promptflux.runs.report import curves, step_values
+from promptflux.compare.summary import TrialRecord, collect, summarize
+from promptflux.runs.report import step_values
 
 SPEC = "compare.yaml"
-
-
-@dataclass
-class TrialRecord:
-    """What the report reads from one trial folder."""
-
-    task: str
-    label: str
-    method: str
-    seed: int
-    path: Path
-    status: str  # finished | failed | interrupted | not started
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    steps: int = 0
-    curve: list[tuple[int, float]] = field(default_factory=list)  # (target calls, best val so far)
-
-
-def collect(out: Path, spec: CompareSpec) -> list[TrialRecord]:
-    records = []
-    for task in spec.tasks:
-        for m in spec.methods:
-            for seed in spec.seeds:
-                path = trial_dir(out, task, m.key, seed)
-                record = TrialRecord(task, m.key, m.name, seed, path, "not started")
-                record.result = read_result(path)
-                record.error = read_error(path)
-                events = path / RunFolder.EVENTS
-                if record.result is not None:
-                    record.status = "finished"
-                    record.error = None
-                    record.steps = sum(1 for _ in read_events(events, kind="step"))
-                    record.curve = curves(events)["best_val"]
-                elif record.error is not None:
-                    record.status = "failed"
-                elif (path / RunFolder.CONFIG).exists():
-                    record.status = "interrupted"
-                records.append(record)
-    return records
-
-
-# ---------------------------------------------------------------------- numbers
-
-
-def trial_row(r: TrialRecord, budget: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"seed": r.seed, "status": r.status, "error": r.error, "folder": str(r.path)}
-    if r.result is None:
-        return row
-    chosen = r.result["prompts"]["chosen"]
-    b = r.result["budget"]
-    row.update(
-        prompt=chosen["prompt"],
-        val=chosen["val"],
-        test=chosen["test"],
-        test_n=chosen["test_n"],
-        target_calls=b["target_calls"],
-        optimizer_calls=b["optimizer_calls"],
-        selection_calls=b["selection_calls"],
-        wall_seconds=b["wall_seconds"],
-        steps=r.steps,
-        stopped=r.result["stopped"],
-        note=budget_note(b["target_calls"], budget, r.steps, r.result["stopped"]),
-        early=early_stop(r.result),
-    )
-    if row["early"]:
-        row["note"] = row["early"]
-    return row
-
-
-def method_row(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
-    """Mean and 95% t interval over the finished seeds, with one budget note for the row."""
-    done = [r for r in rows if r["status"] == "finished"]
-    mean, half = mean_t_ci95([r["test"] for r in done])
-    vals = [r["val"] for r in done if r["val"] is not None]
-    return {
-        "seeds": len(rows),
-        "finished": len(done),
-        "failed": sum(r["status"] == "failed" for r in rows),
-        "test_mean": mean if done else None,
-        "test_ci95_half": half,
-        "test_ci95": None if half is None else [mean - half, mean + half],
-        "val_mean": _mean(vals),
-        "target_calls_mean": _mean([r["target_calls"] for r in done]),
-        "optimizer_calls_mean": _mean([r["optimizer_calls"] for r in done]),
-        "wall_seconds_mean": _mean([r["wall_seconds"] for r in done]),
-        "note": row_note(rows, budget),
-        "trials": rows,
-    }
-
-
-def summarize(spec: CompareSpec, records: list[TrialRecord]) -> dict[str, Any]:
-    """summary.json's content."""
-    budget = spec.max_target_calls
-    tasks = []
-    for task in spec.tasks:
-        methods = []
-        test_n: set[int] = set()
-        for m in spec.methods:
-            rows = [trial_row(r, budget) for r in records if r.task == task and r.label == m.key]
-            test_n |= {r["test_n"] for r in rows if r["status"] == "finished"}
-            methods.append({"label": m.key, "method": m.name, **method_row(rows, budget)})
-        tasks.append({"task": task, "slug": task_slug(task), "test_n": sorted(test_n), "methods": methods})
-    statuses = [r.status for r in records]
-    return {
-        "budget": {
-            "max_target_calls": budget,
-            "max_optimizer_calls": spec.max_optimizer_calls,
-            "max_wall_seconds": spec.max_wall_seconds,
-        },
-        "target": spec.target,
-        "seeds": spec.seeds,
-        "test_examples": spec.test_examples,
-        "trials": {s: statuses.count(s) for s in ("finished", "failed", "interrupted", "not started")},
-        "tasks": tasks,
-    }
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 # ---------------------------------------------------------------------- formatting
@@ -160,6 +37,9 @@ def fmt_test(row: dict[str, Any]) -> str:
     """'0.812 ± 0.021 (n=3)', '0.700 (n=1)', or '-' when no seed finished."""
     if row["test_mean"] is None:
         return "-"
+    if row.get("reference"):
+        low, high = row["test_ci95"]
+        return f"{row['test_mean']:.3f} [{low:.3f}, {high:.3f}] (one prompt, n={row['test_n']})"
     if row["test_ci95_half"] is None:
         return f"{row['test_mean']:.3f} (n={row['finished']})"
     return f"{row['test_mean']:.3f} ± {row['test_ci95_half']:.3f} (n={row['finished']})"
@@ -226,8 +106,10 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
 
 
-def _prompt_text(prompt: str) -> str:
-    return prompt if prompt.strip() else "(no instruction)"
+def _prompt_text(prompt: str, demos: list[dict[str, str]] | None = None) -> str:
+    """The instruction, and the demonstrations chosen with it (one line each)."""
+    shown = [f"demo: {d['input']} -> {d['output']}" for d in demos or []]
+    return "\n".join([prompt if prompt.strip() else "(no instruction)", *shown])
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -248,8 +130,9 @@ def markdown(summary: dict[str, Any]) -> str:
             for t in m["trials"]:
                 if t["status"] == "finished":
                     cells = [m["label"], str(t["seed"]), fmt_num(t["val"], 3), f"{t['test']:.3f}"]
-                    lines.append("| " + " | ".join([*cells, _md_cell(_prompt_text(t["prompt"]))]) + " |")
-        lines.append("")
+                    shown = _md_cell(_prompt_text(t["prompt"], t.get("demos")))
+                    lines.append("| " + " | ".join([*cells, shown]) + " |")
+        lines += ["", *pareto.markdown_lines(task)]
     return "\n".join(lines)
 
 
@@ -304,7 +187,7 @@ vertical-align:top}th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0;font-
 img{max-width:100%}.note{color:#555;font-size:0.9em}"""
 
 
-def html_page(summary: dict[str, Any], png: bytes | None) -> str:
+def html_page(summary: dict[str, Any], png: bytes | None, pareto_png: bytes | None = None) -> str:
     """report.html: one self-contained page (inline CSS, the plot as a data URI, escaped text)."""
     e = html.escape
     body = ["<h1>Method comparison</h1>", *(f"<p>{e(line)}</p>" for line in header_lines(summary))]
@@ -331,9 +214,10 @@ def html_page(summary: dict[str, Any], png: bytes | None) -> str:
         for m in task["methods"]:
             for t in m["trials"]:
                 if t["status"] == "finished":
+                    shown = e(_prompt_text(t["prompt"], t.get("demos")))
                     rows.append(
                         f"<tr><td>{e(m['label'])}</td><td>{t['seed']}</td><td>{fmt_num(t['val'], 3)}</td>"
-                        f"<td>{t['test']:.3f}</td><td><pre>{e(_prompt_text(t['prompt']))}</pre></td></tr>"
+                        f"<td>{t['test']:.3f}</td><td><pre>{shown}</pre></td></tr>"
                     )
                 elif t["status"] == "failed":
                     rows.append(
@@ -344,6 +228,7 @@ def html_page(summary: dict[str, Any], png: bytes | None) -> str:
             f"<h3>{e(task['task'])}</h3><table><tr><th>method</th><th>seed</th><th>val</th><th>test</th>"
             f"<th>prompt</th></tr>{''.join(rows)}</table>"
         )
+    body.append(pareto.html_section(summary, pareto_png))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>promptflux comparison</title>'
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
@@ -358,5 +243,7 @@ def write_report(out: Path, spec: CompareSpec | None = None) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     (out / "table.md").write_text(markdown(summary))
     plot(spec, records, out / "curves.png")
-    (out / "report.html").write_text(html_page(summary, (out / "curves.png").read_bytes()))
+    fronts = pareto.plot(spec.tasks, records, out / pareto.PARETO_PNG)
+    png = (out / pareto.PARETO_PNG).read_bytes() if fronts else None
+    (out / "report.html").write_text(html_page(summary, (out / "curves.png").read_bytes(), png))
     return summary

@@ -70,6 +70,10 @@ class CompareSpec(ModelAccess, Budgets):
     # Early stopping of every trial on its best validation score (runs/stopping.py); None: off.
     patience: int | None = Field(None, ge=1)
     target_score: float | None = Field(None, ge=0, le=1)
+    # Selection of every trial (recipe/objective.py, recipe/demos.py): length penalty, demonstrations.
+    length_penalty: float | None = Field(None, ge=0)
+    demos: int = Field(0, ge=0)
+    demo_trials: int = Field(8, ge=1)
     # Dollars (costs/): a hard limit on each trial's search, and prices in $ per 1M tokens by model spec.
     max_usd: float | None = Field(None, gt=0)
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)

@@ -65,6 +65,19 @@ class Trial:
         return "new"
 
 
+PLACEHOLDERS = ("{task}", "{task_slug}", "{seed}")
+
+
+def expand(value: Any, task: str, seed: int) -> Any:
+    """A `set` value with the trial's {task}, {task_slug} and {seed} filled in (other values unchanged),
+    e.g. `seed_prompts: grid/trials/{task_slug}/ape/seed-{seed}` points each trial at its own source."""
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    for name, text in zip(PLACEHOLDERS, (task, task_slug(task), str(seed))):
+        value = value.replace(name, text)
+    return value
+
+
 def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
     """The run config of one trial: the method's preset and overrides, the trial's seed, the shared rest."""
     entry = spec.method(label)
@@ -72,7 +85,7 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
         return make_spec(
             entry.name,
             entry.preset or spec.preset,
-            {**entry.set, "seed": seed},
+            {**{k: expand(v, task, seed) for k, v in entry.set.items()}, "seed": seed},
             task=task,
             task_options=spec.task_options.get(task, {}),
             data_seed=spec.data_seed,
@@ -86,6 +99,9 @@ def run_spec(spec: CompareSpec, task: str, label: str, seed: int) -> RunSpec:
             test_examples=spec.test_examples,
             patience=spec.patience,
             target_score=spec.target_score,
+            length_penalty=spec.length_penalty,
+            demos=spec.demos,
+            demo_trials=spec.demo_trials,
             max_usd=spec.max_usd,
             prices=spec.prices,
         )

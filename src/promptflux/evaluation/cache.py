@@ -156,6 +156,14 @@ class OutputCache:
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
 
+    def items(self, role: str) -> dict[str, Generation | ScoreResult]:
+        """Every output stored for `role` (e.g. to hand another run's paid answers to the shared cache)."""
+        try:
+            rows = self._db.execute("SELECT key, output FROM outputs WHERE role = ?", (role,)).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+        return {key: decode_output(blob) for key, blob in rows}
+
     def usage(self, role: str) -> Usage:
         """Calls and tokens of every output stored for `role`: a run ledger's spend, exact after a crash."""
         try:

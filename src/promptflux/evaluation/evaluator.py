@@ -62,6 +62,19 @@ class Evaluator:
         self.chunk_size = chunk_size
         self.role = role
 
+    def for_task(self, task: Task) -> Evaluator:
+        """The same model, cache, ledger, budget and role for another rendering of the task (e.g. with
+        demonstrations): what it scores is charged and stored exactly as this evaluator's calls."""
+        return Evaluator(
+            task,
+            self.model,
+            cache=self.cache,
+            ledger=self.ledger,
+            budget=self.budget,
+            chunk_size=self.chunk_size,
+            role=self.role,
+        )
+
     def evaluate(
         self,
         prompts: Sequence[str],

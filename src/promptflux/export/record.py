@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class PromptExport:
     val: Score | None
     test: Score | None
     run: dict[str, Any]  # id, path, method, config_digest, ended
+    demos: list[dict[str, str]] = field(default_factory=list)  # id, input, output; inside `template`
 
     def render(self, input: str) -> str:
         """The target's input for `input`, as the run rendered it."""
@@ -124,12 +125,21 @@ def ranked_prompts(events: Path, result: dict[str, Any]) -> list[tuple[str, floa
     validated candidates by validation accuracy (the shorter first among ties)."""
     val_split = result.get("val_split", "dev")
     validated: dict[str, Score] = {}
+    tokens: dict[str, int] = {}
     for e in read_events(events, kind="validation"):
+        if e.get("demos"):  # the chosen instruction with demonstrations: see chosen_with_demos
+            continue
         if e["prompt"] not in validated and e.get("scores"):
             mean, low, high = mean_ci95(e["scores"])
             validated[e["prompt"]] = Score(e.get("split", val_split), mean, (low, high), len(e["scores"]))
+            tokens[e["prompt"]] = e.get("prompt_tokens") or 0
+    penalty = (result.get("selection") or {}).get("length_penalty") or 0.0  # rank as the run selected
+
+    def rank(p: str) -> tuple[float, int]:
+        return (-(validated[p].accuracy - penalty * tokens[p]), len(p))
+
     chosen = result["best_prompt"]
-    others = sorted((p for p in validated if p != chosen), key=lambda p: (-validated[p].accuracy, len(p)))
+    others = sorted((p for p in validated if p != chosen), key=rank)
     rows = []
     for prompt in [chosen, *others]:
         score = validated.get(prompt)
@@ -203,18 +213,45 @@ def build_exports(path: Path, top: int = 1) -> list[PromptExport]:
     target = {"spec": spec.target, "base_url": reach.base_url, "api_key_env": reach.api_key_env}
     exports = []
     for rank, (prompt, _, val) in enumerate(ranked_prompts(path / RunFolder.EVENTS, result)[:top], 1):
+        shown, demos, test = task, [], test_score(result, prompt, spec.test_split)
+        if rank == 1 and result["prompts"]["chosen"].get("demos"):
+            shown, demos, val, test = chosen_with_demos(path, task, result, spec.test_split)
         exports.append(
             PromptExport(
                 rank=rank,
                 chosen=rank == 1,
                 instruction=prompt,
-                template=format_template(task.template, prompt),
+                template=format_template(shown.template, prompt),
                 chat=task.template.chat,
                 task=task_description(task),
                 target=target,
                 val=val,
-                test=test_score(result, prompt, spec.test_split),
+                test=test,
                 run=run,
+                demos=demos,
             )
         )
     return exports
+
+
+def chosen_with_demos(
+    path: Path, task: Task, result: dict[str, Any], test_split: str
+) -> tuple[Task, list[dict[str, str]], Score | None, Score | None]:
+    """The chosen prompt with its demonstrations: the task rendering them (looked up by id in the
+    training split, checked against what the run recorded), the record, and both scores with them."""
+    row = result["prompts"]["chosen"]
+    train = {ex.id: ex for ex in task.split("train")}
+    missing = [d["id"] for d in row["demos"] if d["id"] not in train or train[d["id"]].input != d["input"]]
+    if missing:
+        raise ConfigError(
+            f"run {path}: demonstrations {missing} are not in the task's training split as recorded"
+        )
+    shown = task.with_demos([train[d["id"]] for d in row["demos"]])
+    ids = [d["id"] for d in row["demos"]]
+    val = None
+    for e in read_events(path / RunFolder.EVENTS, kind="validation"):
+        if e["prompt"] == row["prompt"] and e.get("demos") == ids:
+            mean, low, high = mean_ci95(e["scores"])
+            val = Score(e["split"], mean, (low, high), len(e["scores"]))
+    low, high = row["test_ci95"]
+    return shown, row["demos"], val, Score(test_split, row["test"], (low, high), row["test_n"])

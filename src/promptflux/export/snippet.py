@@ -59,6 +59,11 @@ def openai_snippet(export: PromptExport) -> str:
         "",
         f"INSTRUCTION = {export.instruction!r}",
         "# The target's input exactly as the run rendered it; {input} is the only field.",
+        *(
+            [f"# It holds the {len(export.demos)} demonstrations the run chose with the instruction."]
+            if export.demos
+            else []
+        ),
         f"TEMPLATE = {export.template!r}",
         f"CHAT = {export.chat!r}  # True: one user turn through the chat template; False: raw text",
         f"MODEL = os.environ.get('PROMPTFLUX_MODEL', {_model_name(export.target['spec'])!r})",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,6 +97,12 @@ class RunSpec(ModelAccess, Budgets):
     # Dollars (costs/): a hard limit on the search's spend, and prices in $ per 1M tokens by model spec.
     max_usd: float | None = Field(None, gt=0)
     prices: dict[str, tuple[float, float]] = {}
+    # Selection (recipe/objective.py, recipe/demos.py): val accuracy - length_penalty x prompt tokens
+    # (None: off, 0: lengths recorded only); k demonstrations from train tried with the chosen instruction.
+    length_penalty: float | None = Field(None, ge=0)
+    demos: int = Field(0, ge=0)
+    demo_trials: int = Field(8, ge=1)  # k-subsets tried on validation
+    demo_search: Literal["after"] = "after"
     hyperparameters: dict[str, Any] = {}
     # Also log the run to MLflow (tracking/): an observer, it changes nothing the run does. None: off.
     mlflow_uri: str | None = None

@@ -4,9 +4,11 @@
         method.step(step)                       -> events
         validate new candidates on the val split -> best validation score so far
         checkpoint (method state, counters)
-    final: validate all candidates, pick the best by validation, score the test split once
-           (the chosen prompt plus baselines; optionally a fixed seeded subsample of it), write
-           result.json and the curve plot. A method with 0 steps (`fixed`) goes straight to the final.
+    final: validate all candidates, pick the best by validation (less length_penalty x prompt tokens
+           when set: objective.py), optionally try k demonstrations with it on validation (demos.py),
+           score the test split once (the chosen prompt plus baselines; optionally a fixed seeded
+           subsample of it), write result.json and the curve plot. A method with 0 steps (`fixed`)
+           goes straight to the final.
 
 Validation and test evaluations are charged to the "selection" role, not to the optimisation budget,
 and reported separately. A kill -9 at any point loses nothing: evaluations are in the run's ledger,
@@ -27,8 +29,11 @@ from promptflux.evaluation.budget import ROLES, Budget
 from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
 from promptflux.optimizers.base import StepMethod
+from promptflux.recipe.demos import DemoSearch, apply_demos, search_demos
+from promptflux.recipe.objective import LengthObjective
 from promptflux.runs.event_types import BudgetMismatch, EarlyStop, Result, Step, Stopped, Validation
 from promptflux.runs.folder import RunFolder
+from promptflux.runs.pareto import PARETO_TABLE, write_front
 from promptflux.runs.report import plot_curves
 from promptflux.runs.stopping import EarlyStopping, ended
 from promptflux.types import Example, Usage
@@ -46,6 +51,15 @@ class Selection:
     validate_top: int = 5  # candidates validated after each step (all of them at the end)
     baselines: dict[str, str] = field(default_factory=lambda: {"no instruction": ""})
     test_examples: int | None = None  # score a fixed subsample of the test split (None: all of it)
+    objective: LengthObjective | None = None  # prompt length as an objective (None: accuracy alone)
+    demos: DemoSearch | None = None  # demonstrations chosen with the instruction (None: none)
+
+    def tokens(self, prompt: str) -> int | None:
+        return None if self.objective is None else self.objective.tokens(prompt)
+
+    def score(self, prompt: str, accuracy: float) -> float:
+        """What the best candidate is selected on: validation accuracy, less the length penalty."""
+        return accuracy if self.objective is None else self.objective.score(accuracy, self.tokens(prompt))
 
 
 def fixed_subsample(examples: list[Example], n: int | None) -> list[Example]:
@@ -105,6 +119,7 @@ def run_method(
                     split=selection.val_split,
                     scores=r.scores,
                     accuracy=r.mean,
+                    prompt_tokens=selection.tokens(r.prompt),
                     budget=budget.snapshot(),
                 )
             )
@@ -142,7 +157,20 @@ def run_method(
     validate(method.candidates())
     if not validated:
         validate(list(selection.baselines.values()))  # nothing was found: fall back to the baselines
-    best = max(validated, key=lambda p: (validated[p], -len(p)))
+    best = max(validated, key=lambda p: (selection.score(p, validated[p]), -len(p)))
+    picked = None
+    if selection.demos is not None:  # on validation, the best instruction with demonstrations or without
+        picked = search_demos(
+            best,
+            validated[best],
+            selection.demos,
+            evaluator=selection_evaluator,
+            val_split=selection.val_split,
+            test_split=selection.test_split,
+            objective=selection.objective,
+            events=run.events,
+            budget=budget,
+        )
     named = {"chosen": best, **selection.baselines, **method.baselines()}
     # Baselines get a validation score for context; they are not candidates for the selection above.
     context = {
@@ -151,13 +179,28 @@ def run_method(
             [p for p in dict.fromkeys(named.values()) if p not in validated], selection.val_split
         )
     }
-    unique = list(dict.fromkeys(named.values()))
+    shown = selection_evaluator.task.with_demos(picked.demos if picked else ())
+    unique = list(dict.fromkeys(p for n, p in named.items() if n != "chosen" or not shown.demos))
     test_set = fixed_subsample(selection_evaluator.task.split(selection.test_split), selection.test_examples)
     test = {s.prompt: s for s in selection_evaluator.evaluate(unique, test_set)}
+    chosen = None  # the chosen instruction is tested once, with its demonstrations only
+    if picked is not None and shown.demos:
+        chosen = selection_evaluator.for_task(shown).evaluate([best], test_set)[0]
+        test = {best: chosen, **test}  # (a baseline with the same text keeps its own score)
     result = _result(method.name, named, {**context, **validated}, test, selection, budget, stopped)
+    if picked is not None and selection.demos is not None:
+        apply_demos(result, shown, picked, selection.demos, chosen)
+    if selection.objective is not None:
+        result["selection"] = selection.objective.describe()
+        tokens = {n: selection.objective.tokens(row["prompt"]) for n, row in result["prompts"].items()}
+        selection.objective.annotate(
+            result["prompts"], {**tokens, **({"chosen": picked.tokens} if picked else {})}
+        )
     result["ended"] = ended(stopped, stopping, steps_done, method.total_steps)
     run.events.record(Result(result=result))
     plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
+    if selection.objective is not None:
+        write_front(run.path / RunFolder.EVENTS, run.path / PARETO_TABLE)
     run.write_result(result)  # last: a result.json means everything before it is in place
     return result
 

@@ -22,7 +22,9 @@ from promptflux.models import ModelOptions
 from promptflux.optimizers.context import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.recipe.config import RunSpec, resumed_spec
+from promptflux.recipe.demos import DemoSearch
 from promptflux.recipe.driver import Selection, run_method
+from promptflux.recipe.objective import LengthObjective
 from promptflux.runs import RunFolder
 from promptflux.runs.stopping import EarlyStopping, StopRule
 from promptflux.tasks import get_task
@@ -113,6 +115,12 @@ def run(
                 test_split=spec.test_split,
                 test_examples=spec.test_examples,
                 baselines=reference_prompts(task),
+                objective=None
+                if spec.length_penalty is None
+                else LengthObjective.for_target(spec.length_penalty, spec.target),
+                demos=DemoSearch(spec.demos, spec.demo_trials, getattr(config, "seed", 0))
+                if spec.demos
+                else None,
             ),
             on_step=_observed(on_step, tracker),
             stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),

@@ -6,6 +6,7 @@ optional is left out while it is None). A new kind is one dataclass here.
 
     written by the driver      Step, Validation, Stopped, Result, BudgetMismatch
     written by any method      Eval (a prompt scored during the search), UnusableSamples
+    seeding a method           SeedsPlanted (GFlowPO's `seed_prompts`: prompts from elsewhere)
     training batches           MicroBatch (GFlowPO), PPOBatch: subclasses of TrainingBatch, which
                                names the fields the report's training curve reads
     a method's step record     GPOStart, GPOStep, APEPropose, APERank, OPROStep, EvoPromptInit,
@@ -51,11 +52,17 @@ class Step(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Validation(Event):
+    """A candidate scored on the validation split. `prompt_tokens` (the length objective is on: its
+    Pareto view reads it) counts the instruction and any demonstrations; `demos` (the demonstration
+    search) holds the training-example ids shown with the instruction."""
+
     kind: ClassVar[str] = "validation"
     prompt: str
     split: str
     scores: list[float]
     accuracy: float
+    prompt_tokens: int | None = field(default=None, metadata=OPTIONAL)
+    demos: list[str] | None = field(default=None, metadata=OPTIONAL)
     budget: dict[str, Any]
 
 
@@ -167,6 +174,18 @@ class PPOBatch(TrainingBatch):
     advantage: list[float]
     baseline: float | None
     epochs: list[dict[str, float]]
+    budget: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedsPlanted(Event):
+    """Prompts from another run or a file put into the replay buffer and the DMU queue before step 0."""
+
+    kind: ClassVar[str] = "seeds_planted"
+    source: str
+    prompts: list[str]
+    accuracy: list[float]
+    imported_answers: int  # the source run's paid answers handed to the shared cache
     budget: dict[str, Any]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from promptflux.runs.event_types import TRAINING_BATCHES, Step, Validation
 from promptflux.runs.events import read_events
+from promptflux.runs.pareto import draw, points
 
 TRAINING = {cls.kind: cls for cls in TRAINING_BATCHES}  # kind -> the fields its curves read
 
@@ -62,7 +63,9 @@ def plot_curves(events_path: Path, png_path: Path) -> None:
 
     series = curves(events_path)
     learning = bool(series["fresh_train"])
-    fig, axes = plt.subplots(1, 3 if learning else 2, figsize=(15 if learning else 10, 4))
+    lengths = points(events_path)  # recorded when the length objective is on: a Pareto panel
+    panels = 2 + learning + bool(lengths)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
     ax_acc, ax_r = axes[0], axes[1]
     for key, label in (("best_train", "best training accuracy"), ("best_val", "best validation accuracy")):
         if series[key]:
@@ -89,6 +92,8 @@ def plot_curves(events_path: Path, png_path: Path) -> None:
             xlabel="step", ylabel="mean training accuracy", title="fresh samples: is the prompt-LM learning?"
         )
         axes[2].legend(loc="lower right")
+    if lengths:
+        draw(axes[-1], {"validated candidates": lengths})
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)

@@ -9,10 +9,11 @@ answer and scores the second.
 
 from __future__ import annotations
 
+import copy
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from promptflux.errors import ConfigError
 from promptflux.types import (
@@ -35,13 +36,23 @@ class Template:
     `text` holds the placeholders {prompt} and {input}. An empty prompt leaves no stray whitespace,
     so "no instruction" renders as "Input : x Output:". chat=True sends the text as a user turn
     through the target's chat template.
+
+    `demos` is a block of rendered demonstrations (`Task.with_demos`), part of every request: after the
+    instruction when the template puts the instruction before the input, else before everything, so the
+    demonstrations always come before the input they show how to answer.
     """
 
     text: str = "{prompt} Input : {input} Output:"
     chat: bool = False
+    demos: str = ""
 
     def render(self, prompt: str, input: str) -> str:
         prompt = prompt.strip()
+        if self.demos:
+            plain = replace(self, demos="")
+            if "{prompt}" in self.text and self.text.index("{prompt}") < self.text.index("{input}"):
+                return plain.render("\n\n".join(p for p in (prompt, self.demos) if p), input)
+            return self.demos + "\n\n" + plain.render(prompt, input)
         text = self.text
         if not prompt:
             # Drop the instruction together with the whitespace that separated it from its neighbour.
@@ -51,6 +62,13 @@ class Template:
         values = {"prompt": prompt, "input": input}
         # One pass, so braces inside the prompt or the input are never read as placeholders.
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+    def demo(self, input: str, answer: str) -> str:
+        """One demonstration in the template's own format: the input as the target sees it with no
+        instruction, then the answer where the target writes its own ("...Sentiment: positive"). A
+        template that does not end on a cue (a colon) gets "Answer:" before the answer."""
+        shown = replace(self, demos="").render("", input).rstrip()
+        return shown + (" " if shown.endswith(":") else "\nAnswer: ") + answer.strip()
 
 
 _PLACEHOLDER = re.compile(r"\{(prompt|input)\}")
@@ -70,6 +88,7 @@ class Task(ABC):
         self.splits = {k: list(v) for k, v in splits.items()}
         self.template = template
         self.description = description
+        self.demos: tuple[Example, ...] = ()  # demonstrations shown in every request (with_demos)
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
@@ -89,6 +108,22 @@ class Task(ABC):
     @abstractmethod
     def predict(self, output: ScoreResult | Generation) -> str:
         """The prediction as text (the chosen label, or the generated answer)."""
+
+    def demo_answer(self, example: Example) -> str:
+        """The answer a demonstration shows for `example` (the canonical target)."""
+        return example.target
+
+    def with_demos(self, demos: Sequence[Example]) -> Task:
+        """This task with `demos` rendered into every request (in the template's own format), the same
+        examples, scoring and decoding; no demos gives back the task itself. The demonstrations become
+        part of the rendered text, so cache keys, budgets and exports see them like the instruction."""
+        if not demos:
+            return self
+        other = copy.copy(self)
+        block = "\n\n".join(self.template.demo(ex.input, self.demo_answer(ex)) for ex in demos)
+        other.template = replace(self.template, demos=block)
+        other.demos = tuple(demos)
+        return other
 
     @property
     def rounds(self) -> int:
@@ -127,6 +162,10 @@ class ClassificationTask(Task):
         self.labels = tuple(labels)
         # A leading space makes each label one natural word token after "Output:".
         self.continuations = tuple(" " + label.strip() for label in labels)
+
+    def demo_answer(self, example: Example) -> str:
+        """A demonstration shows the verbalizer label, as the target is scored on it."""
+        return self.labels[example.label] if example.label is not None else example.target
 
     def request(self, prompt: str, example: Example) -> ScoreRequest:
         return ScoreRequest(

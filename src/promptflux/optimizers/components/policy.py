@@ -101,6 +101,12 @@ class PromptPolicy:
                 return tuple(row[: i + 1]), True
         return tuple(row), False
 
+    def trajectory_of(self, text: str) -> tuple[int, ...]:
+        """The trajectory the policy would have sampled to write `text` (a prompt found elsewhere): the
+        instruction after the answer prefix, then a newline terminator, cut as a sample is cut."""
+        ids = self.lm.tokenizer.encode(f" {text}\n", add_special_tokens=False)
+        return self.split_trajectory(ids)[0]
+
     def context_ids(self, meta: MetaPrompt) -> list[int]:
         """Token ids that precede the instruction: M as a user turn, then the pre-filled reply start."""
         tok = self.lm.tokenizer

@@ -137,6 +137,15 @@ class GFlowPOConfig(LoraFields):
         description="How a sized pool is chosen from the buffer: uniform, or greedy max-min word-Jaccard.",
     )
 
+    # ---------------------------------------------------------------- prompts from elsewhere
+    seed_prompts: str | None = Field(
+        None,
+        description="A run folder (its scored and validated prompts, best first) or a text file (one "
+        "prompt per line) whose prompts start the replay buffer and the DMU queue. They are scored on this "
+        "run's training split; answers the source run paid for are not sent again but are charged here.",
+    )
+    seed_limit: int = Field(16, ge=1, description="Most seed prompts taken from `seed_prompts`.")
+
     seed: int = Field(0, description="Seeds every RNG of the run (numpy Generators and torch sampling).")
 
     # ---------------------------------------------------------------- validation

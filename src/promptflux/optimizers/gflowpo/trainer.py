@@ -11,24 +11,32 @@ One step (GFLOWPO.md):
      VarGrad-EMA (or learned) log Z; gradients accumulate over the micro-batches.
   4. After warm-up: clip, AdamW step, LR schedule step. Push each micro-batch's best prompt into Q;
      refresh the diverse pool.
+
+With `seed_prompts`, step 0 first plants prompts found elsewhere (components/seeds.py): scored on the
+training split like samples, given their prior under step 0's meta-prompt, and put into the replay buffer
+and Q, so replay and DMU draw on them from the start.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from promptflux.optimizers.components.meta_prompt import MetaPrompt
 from promptflux.optimizers.components.prompt_lm import PromptLMMethod
+from promptflux.optimizers.components.seeds import SeedPrompts, load_seed_prompts
 from promptflux.optimizers.gflowpo.config import GFlowPOConfig
 from promptflux.optimizers.gflowpo.dmu import DiversePool, PriorityQueue, draw_references
 from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z, trajectory_balance_loss
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
-from promptflux.runs.event_types import MicroBatch
+from promptflux.runs.event_types import Eval, MicroBatch, SeedsPlanted
+
+if TYPE_CHECKING:
+    from promptflux.optimizers.context import MethodContext
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,12 @@ class GFlowPOMethod(PromptLMMethod):
     Config = GFlowPOConfig
     state = ("rng",)
 
-    def __init__(self, config: GFlowPOConfig, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, config: GFlowPOConfig, *args: Any, seeds: SeedPrompts | None = None, **kwargs: Any
+    ) -> None:
         """The parts of every prompt-LM method (PromptLMMethod), then this method's own."""
         super().__init__(config, *args, **kwargs)
+        self.seeds = seeds
         self.beta = config.resolve_beta(len(self.drawer.train))
         self.buffer = ReplayBuffer(config.replay_capacity, config.replay_rank_by)
         self.queue = PriorityQueue(config.dmu_queue_size)
@@ -65,11 +76,20 @@ class GFlowPOMethod(PromptLMMethod):
         lambdas = [lr_lambda] + [lambda _: 1.0] * (len(groups) - 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.adamw, lambdas)
 
+    @classmethod
+    def parts(cls, context: MethodContext, config: GFlowPOConfig) -> dict[str, Any]:
+        parts = super().parts(context, config)
+        if config.seed_prompts:  # read at build time: a bad source fails before any step runs
+            parts["seeds"] = load_seed_prompts(config.seed_prompts, config.seed_limit, context.cache)
+        return parts
+
     # ------------------------------------------------------------------ one step
 
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.config
         warmup = cfg.is_warmup(step)
+        if step == 0 and self.seeds is not None:
+            self._plant_seeds(self.seeds)
         self.pool.update(step, self.buffer, self.rng)
         torch_seed = int(self.rng.integers(2**62))  # LoRA dropout noise, reproducible on resume
         losses, batches = [], []
@@ -129,6 +149,30 @@ class GFlowPOMethod(PromptLMMethod):
         summary["mean_train_acc"] = float(np.mean(accs)) if accs else None
         summary["best_train_acc"] = self.queue.items[0].accuracy if len(self.queue) else None
         return summary
+
+    def _plant_seeds(self, seeds: SeedPrompts) -> None:
+        """Score the seeds on the training split and add them to the buffer and Q (before step 0)."""
+        texts = list(seeds.texts)
+        results = self.drawer.evaluator.evaluate(texts, self.drawer.train)
+        for r in results:
+            self.emit(Eval(split="train", prompt=r.prompt, scores=r.scores, accuracy=r.mean))
+        meta = self.builder.build(self.rng, references=[])
+        ids = [self.policy.trajectory_of(t) for t in texts]
+        log_prior = self.policy.log_prior(meta, ids)
+        acc = torch.tensor([r.mean for r in results], device=log_prior.device)
+        log_r = log_reward(log_prior, acc, self.config.gamma, self.beta, self.config.eps)
+        for r, tid, lp, lr in zip(results, ids, log_prior.tolist(), log_r.tolist()):
+            self.buffer.add(ReplayEntry(r.prompt, tid, r.mean, r.scores, lp, lr, 0))
+            self.queue.push(r.prompt, r.mean, 0)
+        self.emit(
+            SeedsPlanted(
+                source=seeds.source,
+                prompts=texts,
+                accuracy=[r.mean for r in results],
+                imported_answers=seeds.imported_answers,
+                budget=self.budget.snapshot(),
+            )
+        )
 
     def _references(self, step: int) -> list[str]:
         cfg = self.config
