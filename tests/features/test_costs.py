@@ -113,6 +113,23 @@ def test_a_search_spends_at_most_its_projection(tmp_path, tagging_task):
     assert b["selection_calls"] <= projection.total("validation")["calls"] + projection.total("test")["calls"]
 
 
+def test_a_gflowpo_search_spends_within_its_projection(tmp_path):
+    """The prompt-LM's samples (optimiser calls) and their scorings (target calls) stay within the
+    all-on-policy bound and at least the warm-up's; the tiny random model as prompt-LM and target."""
+    task = review_task_spec(tmp_path, "{train: 4, dev: 4, test: 4}")
+    sets = {"steps": 4, "warmup_steps": 1, "micro_batch_size": 2, "max_new_tokens": 6, "online_ratio": 0.5}
+    spec = recipe.make_spec(
+        "gflowpo", "quick", sets, task=task, target="tiny-random", prompt_lm="tiny-random"
+    )
+    projection = project(spec)
+    result = recipe.run(spec, tmp_path / "run", cache=OutputCache(tmp_path / "c.sqlite"))
+    b = spent(result)
+    (optimizer,) = [x for x in projection.lines if x.role == "optimizer"]
+    assert (optimizer.calls_low, optimizer.calls) == (2, 8)
+    assert optimizer.calls_low <= b["optimizer_calls"] <= optimizer.calls
+    assert 0 < b["target_calls"] <= projection.total("search", "target")["calls"] == 8 * 4
+
+
 def test_a_dollar_budget_ends_the_search_cleanly_and_can_be_raised_on_resume(tmp_path, tagging_task):
     price = (1000.0, 0.0)  # $ per 1M prompt tokens: each target call costs about 1.5 cents here
     full = recipe.run(opro_spec(tagging_task), tmp_path / "full", cache=OutputCache(tmp_path / "f.sqlite"))

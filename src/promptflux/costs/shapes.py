@@ -105,7 +105,30 @@ def prompt_lm_sampling(cfg: Any, n_train: int) -> SearchShape:
     )
 
 
+def gflowpo(cfg: Any, n_train: int) -> SearchShape:
+    """Upper bound: every micro-batch on-policy. Warm-up steps always sample; after it a micro-batch is
+    sampled with probability `online_ratio` (else replayed: no target or optimiser call)."""
+    micro = cfg.steps * cfg.grad_accumulation
+    warm = cfg.warmup_steps * cfg.grad_accumulation
+    expected = round((warm + (micro - warm) * cfg.online_ratio) * cfg.micro_batch_size)
+    draws = micro * cfg.micro_batch_size
+    seeds = cfg.seed_limit if cfg.seed_prompts else 0
+    return SearchShape(
+        draws + seeds,
+        optimizer_min=warm * cfg.micro_batch_size,
+        optimizer_max=draws,
+        optimizer_charges_prompt=False,
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        validated=min(draws + seeds, cfg.dmu_queue_size + 10),
+        note=f"{cfg.steps} steps x {cfg.grad_accumulation} micro-batches of {cfg.micro_batch_size} samples "
+        f"if all on-policy; ~{expected} expected at online_ratio {cfg.online_ratio}"
+        + (f", + up to {seeds} seed prompts" if seeds else "")
+        + ", on train",
+    )
+
+
 SHAPES: dict[str, Callable[[Any, int], SearchShape]] = {
+    "gflowpo": gflowpo,
     "fixed": fixed,
     "opro": opro,
     "gpo": gpo,
