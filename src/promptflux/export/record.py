@@ -125,7 +125,7 @@ def ranked_prompts(events: Path, result: dict[str, Any]) -> list[tuple[str, floa
     val_split = result.get("val_split", "dev")
     validated: dict[str, Score] = {}
     for e in read_events(events, kind="validation"):
-        if e["prompt"] not in validated and e.get("scores"):
+        if e["prompt"] not in validated and e.get("scores") and not e.get("dropped"):  # raced out: partial
             mean, low, high = mean_ci95(e["scores"])
             validated[e["prompt"]] = Score(e.get("split", val_split), mean, (low, high), len(e["scores"]))
     chosen = result["best_prompt"]

@@ -19,6 +19,7 @@ from promptflux.errors import ConfigError
 from promptflux.evaluation import OutputCache
 from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions
+from promptflux.optimizers.components.racing import race_settings
 from promptflux.optimizers.context import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.recipe.config import RunSpec, resumed_spec
@@ -103,6 +104,7 @@ def run(
                 test_split=spec.test_split,
                 test_examples=spec.test_examples,
                 baselines=reference_prompts(task),
+                race=race_settings(config),  # the method's `racing` knobs race validation too
             ),
             on_step=on_step,
             stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),
