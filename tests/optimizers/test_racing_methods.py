@@ -18,7 +18,7 @@ from promptflux.optimizers.components.racing import race_settings
 from promptflux.optimizers.registry import get_method
 from promptflux.runs import read_events
 from tests.evaluation.racing_target import ScriptedTarget, numbered_csv
-from tests.optimizers.fakes import TaggingModel
+from tests.optimizers.fakes import TaggingModel, review_task_spec
 
 RIGHT, WRONG = "Answer right.", "Answer wrong."
 # OPRO's quick preset asks 4 candidates per step; the tagging optimiser replies by slot, so step 0
@@ -141,22 +141,37 @@ def test_gflowpo_races_its_candidate_validation(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_raced_opro_with_the_real_smollm2(tmp_path):
-    """The real embedded SmolLM2 as target and optimiser, racing on: a run ends, what it scored
-    accounts for every target call, and a dropped candidate is never the chosen one."""
+    """The real embedded SmolLM2 as target and optimiser on a small review task, racing on: the run
+    ends, what it scored accounts for every target call, and a dropped candidate is never chosen."""
     spec = recipe.make_spec(
         "opro",
         "quick",
         {"steps": 1, "candidates_per_step": 3, "max_new_tokens": 24, "accept_unterminated": True}
         | {"racing": True, "race_block": 4, "race_alpha": 0.2},
-        task="sst2",
+        task=review_task_spec(tmp_path, "{train: 8, dev: 8, test: 4}"),
         target="smollm2",
         optimizer_model="smollm2",
-        test_examples=16,
     )
     result = recipe.run(spec, tmp_path / "run", cache=OutputCache(tmp_path / "cache.sqlite"))
     events = tmp_path / "run" / "events.jsonl"
     evals = list(read_events(events, kind="eval"))
-    assert evals and all(e["of"] == 32 for e in evals)
+    assert evals and all(e["of"] == 8 for e in evals)
     assert sum(len(e["scores"]) for e in evals) == result["budget"]["target_calls"]
     dropped = {e["prompt"] for e in read_events(events, kind="validation") if e.get("dropped")}
     assert result["best_prompt"] not in dropped and result["raced_out"] == len(dropped)
+
+
+def test_a_raced_out_partial_score_is_never_a_best_validation_point(tmp_path):
+    from promptflux.runs.event_types import Validation
+    from promptflux.runs.events import EventLog
+    from promptflux.runs.report import curves
+
+    log = EventLog(tmp_path / "events.jsonl")
+    budget = {"target_calls": 10}
+    log.record(Validation(prompt="a", split="dev", scores=[1, 0, 0, 0], accuracy=0.25, budget=budget))
+    lucky = Validation(
+        prompt="b", split="dev", scores=[1, 1], accuracy=1.0, budget=budget, of=4, dropped=True, p_value=0.01
+    )
+    log.record(lucky)
+    log.close()
+    assert curves(tmp_path / "events.jsonl")["best_val"] == [(10, 0.25)]
