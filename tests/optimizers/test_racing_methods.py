@@ -17,6 +17,7 @@ from promptflux.optimizers import context
 from promptflux.optimizers.components.racing import race_settings
 from promptflux.optimizers.registry import get_method
 from promptflux.runs import read_events
+from promptflux.tasks import get_task
 from tests.evaluation.racing_target import ScriptedTarget, numbered_csv
 from tests.optimizers.fakes import TaggingModel, review_task_spec
 
@@ -156,7 +157,10 @@ def test_raced_opro_with_the_real_smollm2(tmp_path):
     events = tmp_path / "run" / "events.jsonl"
     evals = list(read_events(events, kind="eval"))
     assert evals and all(e["of"] == 8 for e in evals)
-    assert sum(len(e["scores"]) for e in evals) == result["budget"]["target_calls"]
+    # The task repeats its reviews: a repeated (prompt, input) pair is paid once, so the calls are the
+    # distinct pairs among the examples each prompt was scored on.
+    train = [ex.input for ex in get_task(spec.task).split("train")]
+    assert sum(len(set(train[: len(e["scores"])])) for e in evals) == result["budget"]["target_calls"]
     dropped = {e["prompt"] for e in read_events(events, kind="validation") if e.get("dropped")}
     assert result["best_prompt"] not in dropped and result["raced_out"] == len(dropped)
 
