@@ -129,7 +129,7 @@ def ranked_prompts(events: Path, result: dict[str, Any]) -> list[tuple[str, floa
     for e in read_events(events, kind="validation"):
         if e.get("demos"):  # the chosen instruction with demonstrations: see chosen_with_demos
             continue
-        if e["prompt"] not in validated and e.get("scores"):
+        if e["prompt"] not in validated and e.get("scores") and not e.get("dropped"):  # raced out: partial
             mean, low, high = mean_ci95(e["scores"])
             validated[e["prompt"]] = Score(e.get("split", val_split), mean, (low, high), len(e["scores"]))
             tokens[e["prompt"]] = e.get("prompt_tokens") or 0

@@ -33,6 +33,7 @@ from promptflux.optimizers.components.bandits import Arm, by_mean, upper_bound_c
 from promptflux.optimizers.components.induction import draw_demos, induction_prompt, variation_prompt
 from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, ProposalConfig, demonstrations
 from promptflux.optimizers.components.proposals import Ask, proposed, tally
+from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.runs.event_types import APEPropose, APERank
@@ -42,7 +43,7 @@ from promptflux.types import Example
 Ranking = Literal["halving", "ucb"]
 
 
-class APEConfig(ProposalConfig):
+class APEConfig(ProposalConfig, RacingFields):
     """APE hyper-parameters; at the defaults halving and UCB spend the same target calls on 48 examples."""
 
     label: ClassVar[str] = "APE"
@@ -83,6 +84,10 @@ class APEConfig(ProposalConfig):
     def _consistent(self) -> APEConfig:
         if self.ranking == "ucb" and self.ucb_steps > self.ucb_pulls:
             raise ValueError(f"ucb_steps ({self.ucb_steps}) must not exceed ucb_pulls ({self.ucb_pulls})")
+        if self.ranking == "ucb" and self.racing:
+            raise ValueError(
+                "racing races the halving rounds; UCB already allocates pulls (use ranking=halving)"
+            )
         return self
 
     @classmethod
@@ -233,9 +238,8 @@ class APEMethod(OptimizerLLMMethod):
         ranked = self.ranking if phase.index > 0 else self.pool
         contestants = ranked[: plan.prompts]
         examples = [self.train[i] for i in self.order[: plan.examples]]
-        scores = self._score(contestants, examples)
+        scores, self.ranking = self._rank(contestants, examples)
         self.scores = scores
-        self.ranking = sorted(contestants, key=lambda p: -scores[p])  # stable: ties keep their order
         self.emit(
             APERank(
                 round=phase.round,
@@ -285,8 +289,14 @@ class APEMethod(OptimizerLLMMethod):
             "best_train": max(self.scores.values(), default=None),
         }
 
-    def _score(self, prompts: list[str], examples: list[Example]) -> dict[str, float]:
-        return {r.prompt: r.mean for r in self.score(prompts, examples, "train", per_example=False)}
+    def _rank(self, prompts: list[str], examples: list[Example]) -> tuple[dict[str, float], list[str]]:
+        """Training means and the prompts best first (stable: ties keep their order). Raced, the
+        survivors come first and prompts dropped on a partial score after them."""
+        if self.race is not None:
+            raced = self.score_raced(prompts, examples, "train", per_example=False)
+            return {p: r.score.mean for p, r in raced.results.items()}, raced.ranked()
+        scores = {r.prompt: r.mean for r in self.score(prompts, examples, "train", per_example=False)}
+        return scores, sorted(prompts, key=lambda p: -scores[p])
 
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:

@@ -36,6 +36,7 @@ from promptflux.optimizers.components.optimizer_llm import (
     describe,
 )
 from promptflux.optimizers.components.proposals import SLOTS, Ask, Slot, proposed, tally
+from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.runs.event_types import EvoPromptInit, EvoPromptStep
@@ -45,7 +46,7 @@ from promptflux.types import Example
 Variant = Literal["ga", "de"]
 
 
-class EvoPromptConfig(ProposalConfig):
+class EvoPromptConfig(ProposalConfig, RacingFields):
     """EvoPrompt hyper-parameters; the defaults are the paper's population and generation counts."""
 
     label: ClassVar[str] = "EvoPrompt"
@@ -249,7 +250,7 @@ class EvoPromptMethod(OptimizerLLMMethod):
     def _score(self, prompts: Sequence[str]) -> list[str]:
         """Score the prompts never scored before on dev; returns those, in order."""
         new = [p for p in dict.fromkeys(prompts) if p not in self.scored]
-        for r in self.score(new, self.dev, "dev"):
+        for r in self.score(new, self.dev, "dev", incumbents=best_first(self.scored)[:1]):
             self.scored[r.prompt] = r.mean
         return new
 

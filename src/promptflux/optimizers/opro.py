@@ -23,8 +23,10 @@ from pydantic import Field
 
 from promptflux.errors import ConfigError
 from promptflux.evaluation.evaluator import Evaluator
+from promptflux.optimizers.base import best_first
 from promptflux.optimizers.components.optimizer_llm import OptimizerLLMMethod, ProposalConfig
 from promptflux.optimizers.components.proposals import Ask, proposed, shown_answer, tally
+from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.context import MethodContext
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.runs.event_types import OPROStep
@@ -35,7 +37,7 @@ MARKER = "<INSTRUCTION>"
 """Stands for the instruction in the rendered exemplars, so the optimiser sees where its text goes."""
 
 
-class OPROConfig(ProposalConfig):
+class OPROConfig(ProposalConfig, RacingFields):
     """OPRO hyper-parameters; the defaults follow the paper's main setting."""
 
     label: ClassVar[str] = "OPRO"
@@ -163,5 +165,6 @@ class OPROMethod(OptimizerLLMMethod):
         return [self.exemplars[int(i)] for i in picked]
 
     def _score(self, prompts: list[str]) -> None:
-        for r in self.score(prompts, self.train, "train"):
+        """Score on the whole training split; raced, new prompts race the best so far (free: known)."""
+        for r in self.score(prompts, self.train, "train", incumbents=best_first(self.scored)[:1]):
             self.scored[r.prompt] = r.mean

@@ -10,6 +10,10 @@
            subsample of it), write result.json and the curve plot. A method with 0 steps (`fixed`)
            goes straight to the final.
 
+With `Selection.race` (a method's `racing: true`), new candidates race the best validated prompt
+(evaluation/racing.py): one dropped keeps its partial validation score apart (`raced_out`, logged with
+`dropped`) and is never chosen, so the chosen prompt always has a full validation score.
+
 Validation and test evaluations are charged to the "selection" role, not to the optimisation budget,
 and reported separately. A kill -9 at any point loses nothing: evaluations are in the run's ledger,
 events after the last checkpoint are cut on resume, and the redone step is served from the ledger.
@@ -28,6 +32,7 @@ from promptflux.errors import BudgetExhausted, ConfigError
 from promptflux.evaluation.budget import ROLES, Budget
 from promptflux.evaluation.cache import OutputCache
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
+from promptflux.evaluation.racing import RaceSettings, race
 from promptflux.optimizers.base import StepMethod
 from promptflux.recipe.demos import DemoSearch, apply_demos, search_demos
 from promptflux.recipe.objective import LengthObjective
@@ -51,6 +56,7 @@ class Selection:
     validate_top: int = 5  # candidates validated after each step (all of them at the end)
     baselines: dict[str, str] = field(default_factory=lambda: {"no instruction": ""})
     test_examples: int | None = None  # score a fixed subsample of the test split (None: all of it)
+    race: RaceSettings | None = None  # race candidates on the val split (None: validate each in full)
     objective: LengthObjective | None = None  # prompt length as an objective (None: accuracy alone)
     demos: DemoSearch | None = None  # demonstrations chosen with the instruction (None: none)
 
@@ -93,11 +99,12 @@ def run_method(
         return done
     logged = run.logged_usage()  # read before load_checkpoint cuts the log back
     state = run.load_checkpoint()
-    start, validated, saved = 0, {}, {}
+    start, validated, saved, raced_out = 0, {}, {}, {}
     if state is not None:
         try:
             method.load_state_dict(state["optimizer"])  # the method's state (the key predates the name)
             start, validated = int(state["step"]), dict(state["validated"])
+            raced_out = dict(state.get("raced_out", {}))
             saved = {r: Usage(**{k: int(v) for k, v in u.items()}) for r, u in state["usage"].items()}
             budget.elapsed_before = float(state["elapsed"])
             if stopping is not None and state.get("stopping") is not None:
@@ -110,7 +117,9 @@ def run_method(
     reconcile_usage(budget, saved, train_evaluator.ledger, logged, run)
 
     def validate(prompts: list[str]) -> None:
-        new = [p for p in dict.fromkeys(prompts) if p not in validated]
+        new = [p for p in dict.fromkeys(prompts) if p not in validated and p not in raced_out]
+        if selection.race is not None and new:
+            return validate_raced(new)
         for r in selection_evaluator.evaluate(new, selection.val_split) if new else []:
             validated[r.prompt] = r.mean
             run.events.record(
@@ -121,6 +130,26 @@ def run_method(
                     accuracy=r.mean,
                     prompt_tokens=selection.tokens(r.prompt),
                     budget=budget.snapshot(),
+                )
+            )
+
+    def validate_raced(new: list[str]) -> None:
+        assert selection.race is not None
+        best = sorted(validated, key=lambda p: (-validated[p], len(p)))[:1]  # known in full: races free
+        outcome = race(selection_evaluator, new, selection.val_split, selection.race, incumbents=best)
+        for prompt, r in outcome.results.items():
+            (raced_out if r.dropped else validated)[prompt] = r.score.mean
+            run.events.record(
+                Validation(
+                    prompt=prompt,
+                    split=selection.val_split,
+                    scores=list(r.score.scores),
+                    accuracy=r.score.mean,
+                    prompt_tokens=selection.tokens(prompt),
+                    budget=budget.snapshot(),
+                    of=r.total,
+                    dropped=r.dropped or None,
+                    p_value=r.p_value,
                 )
             )
 
@@ -144,6 +173,7 @@ def run_method(
                 "step": step + 1,
                 "optimizer": method.state_dict(),
                 "validated": validated,
+                **({"raced_out": raced_out} if selection.race is not None else {}),
                 "usage": {role: asdict(used) for role, used in budget.used.items()},
                 "elapsed": budget.wall_seconds,
                 "stopping": None if stopping is None else stopping.state_dict(),
@@ -197,6 +227,8 @@ def run_method(
             result["prompts"], {**tokens, **({"chosen": picked.tokens} if picked else {})}
         )
     result["ended"] = ended(stopped, stopping, steps_done, method.total_steps)
+    if selection.race is not None:
+        result["raced_out"] = len(raced_out)  # candidates dropped in validation on a partial score
     run.events.record(Result(result=result))
     plot_curves(run.path / RunFolder.EVENTS, run.path / CURVE)
     if selection.objective is not None:

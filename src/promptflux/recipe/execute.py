@@ -19,6 +19,7 @@ from promptflux.errors import ConfigError
 from promptflux.evaluation import OutputCache
 from promptflux.evaluation.cache import default_cache_path
 from promptflux.models import ModelOptions
+from promptflux.optimizers.components.racing import race_settings
 from promptflux.optimizers.context import MethodContext, ModelPool
 from promptflux.optimizers.registry import get_method
 from promptflux.recipe.config import RunSpec, resumed_spec
@@ -121,6 +122,7 @@ def run(
                 demos=DemoSearch(spec.demos, spec.demo_trials, getattr(config, "seed", 0))
                 if spec.demos
                 else None,
+                race=race_settings(config),  # the method's `racing` knobs race validation too
             ),
             on_step=_observed(on_step, tracker),
             stopping=EarlyStopping(StopRule(spec.patience, spec.target_score)),

@@ -64,6 +64,10 @@ class Validation(Event):
     prompt_tokens: int | None = field(default=None, metadata=OPTIONAL)
     demos: list[str] | None = field(default=None, metadata=OPTIONAL)
     budget: dict[str, Any]
+    # Raced validation only: as in `Eval`; a dropped prompt is never the chosen one.
+    of: int | None = field(default=None, metadata=OPTIONAL)
+    dropped: bool | None = field(default=None, metadata=OPTIONAL)
+    p_value: float | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +122,11 @@ class Eval(Event):
     scores: list[float] | None = field(default=None, metadata=OPTIONAL)
     examples: int | None = field(default=None, metadata=OPTIONAL)
     accuracy: float
+    # Raced scoring only (evaluation/racing.py): examples in a full score, and for a prompt dropped by
+    # the race, True and the test's p-value; its `accuracy` is then the mean of its partial scores.
+    of: int | None = field(default=None, metadata=OPTIONAL)
+    dropped: bool | None = field(default=None, metadata=OPTIONAL)
+    p_value: float | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, kw_only=True)

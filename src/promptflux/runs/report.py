@@ -36,7 +36,7 @@ def curves(events_path: Path) -> dict[str, list[tuple[int, float]]]:
             best_train = max(best_train, *accuracy)
             out["best_train"].append((calls, best_train))
             out["mean_reward"].append((calls, sum(rewards) / len(rewards)))
-        elif e["kind"] == Validation.kind:
+        elif e["kind"] == Validation.kind and not e.get("dropped"):  # a raced-out partial score is no best
             best_val = max(best_val, e["accuracy"])
             out["best_val"].append((calls, best_val))
     return out

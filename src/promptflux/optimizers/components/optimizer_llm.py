@@ -4,7 +4,9 @@ GPO, APE, OPRO, ProTeGi and EvoPrompt ask an optimiser LLM for prompts (the requ
 of proposals.py) and score what comes back on the target. `OptimizerLLMMethod` holds what they all
 build the same way: the evaluator, `ask` (the optimiser LLM through the run's cache, ledger and
 budget), the proposal settings made from `ProposalConfig`, and `score`, which evaluates prompts and
-logs one `Eval` event each. A method adds its own parts (splits, demonstrations) in `parts`.
+logs one `Eval` event each: in full, or raced (components/racing.py) when the config turns racing on,
+so every method that scores through it races the same way. A method adds its own parts (splits,
+demonstrations) in `parts`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from promptflux.evaluation.evaluator import Evaluator, PromptScore
+from promptflux.evaluation.racing import RaceResult, race
 from promptflux.optimizers.base import SearchMethod
 from promptflux.optimizers.components.proposals import (
     Ask,
@@ -24,6 +27,7 @@ from promptflux.optimizers.components.proposals import (
     propose,
     shown_answer,
 )
+from promptflux.optimizers.components.racing import race_settings
 from promptflux.optimizers.presets import PresetConfig
 from promptflux.runs.event_types import Eval
 from promptflux.runs.events import EventLog
@@ -92,6 +96,7 @@ class OptimizerLLMMethod(SearchMethod):
         self.evaluator = evaluator
         self.ask = ask
         self.settings = config.proposal_settings()
+        self.race = race_settings(config)  # None: every candidate is scored in full
 
     @classmethod
     def parts(cls, context: MethodContext, config: Any) -> dict[str, Any]:
@@ -113,12 +118,52 @@ class OptimizerLLMMethod(SearchMethod):
         )
 
     def score(
-        self, prompts: Sequence[str], examples: Sequence[Example], split: str, *, per_example: bool = True
+        self,
+        prompts: Sequence[str],
+        examples: Sequence[Example],
+        split: str,
+        *,
+        per_example: bool = True,
+        incumbents: Sequence[str] = (),
     ) -> list[PromptScore]:
         """Score `prompts` on `examples`, one `Eval` event each (with the per-example scores, or only
-        their count)."""
+        their count). Raced when racing is on: a dropped prompt's score is partial (see `score_raced`)."""
+        if self.race is not None:
+            raced = self.score_raced(prompts, examples, split, per_example=per_example, incumbents=incumbents)
+            return [r.score for r in raced.results.values()]
         results = self.evaluator.evaluate(list(prompts), list(examples)) if prompts else []
         for r in results:
             scores, count = (r.scores, None) if per_example else (None, len(examples))
             self.emit(Eval(split=split, prompt=r.prompt, scores=scores, examples=count, accuracy=r.mean))
         return results
+
+    def score_raced(
+        self,
+        prompts: Sequence[str],
+        examples: Sequence[Example],
+        split: str,
+        *,
+        per_example: bool = True,
+        incumbents: Sequence[str] = (),
+    ) -> RaceResult:
+        """Race `prompts` (evaluation/racing.py); `incumbents` (say, the best so far) compete when they
+        are already paid for on `examples`. Each `Eval` event says how many of `of` examples a prompt
+        was scored on and whether it was dropped, so a partial mean is never read as a full one."""
+        assert self.race is not None, "score_raced needs racing on"
+        if not prompts:
+            return RaceResult({}, 0)
+        outcome = race(self.evaluator, prompts, list(examples), self.race, incumbents=incumbents)
+        for prompt, r in outcome.results.items():
+            self.emit(
+                Eval(
+                    split=split,
+                    prompt=prompt,
+                    scores=r.score.scores if per_example else None,
+                    examples=None if per_example else r.examples,
+                    accuracy=r.score.mean,
+                    of=r.total,
+                    dropped=r.dropped or None,
+                    p_value=r.p_value,
+                )
+            )
+        return outcome

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.optimizers.components.prompt_lm import LoraFields
+from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.presets import PresetConfig
 
 LogZMode = Literal["vargrad_ema", "learned"]
@@ -34,7 +35,7 @@ DiverseRefresh = Literal["live", "frozen"]
 DiverseSelection = Literal["uniform", "maxmin_jaccard"]
 
 
-class GFlowPOConfig(LoraFields):
+class GFlowPOConfig(LoraFields, RacingFields):
     """GFlowPO hyper-parameters. Defaults follow GFLOWPO.md; see `reference()` for the paper's exact run."""
 
     label: ClassVar[str] = "GFlowPO"

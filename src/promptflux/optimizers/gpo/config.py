@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from promptflux.errors import ConfigError
 from promptflux.optimizers.components.optimizer_llm import ProposalConfig
+from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.presets import PresetConfig
 
 RetrievalMode = Literal["none", "recency", "relevance", "importance", "summarization"]
@@ -36,7 +37,7 @@ StartMode = Literal["prompt", "induced"]
 DEFAULT_FINAL_FRACTION = 0.2
 
 
-class GPOConfig(ProposalConfig):
+class GPOConfig(ProposalConfig, RacingFields):
     """GPO hyper-parameters. Defaults follow GPO.md: relevance retrieval of k=3, generation, cosine decay."""
 
     label: ClassVar[str] = "GPO"

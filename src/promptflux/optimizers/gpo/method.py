@@ -235,7 +235,9 @@ class GPOMethod(OptimizerLLMMethod):
         return make_request(text, params, sample_id(step, slot, attempt))
 
     def _score(self, prompts: list[str]) -> list[float]:
-        return [r.mean for r in self.score(prompts, self.dev, "dev")]
+        """Dev scores; raced, new prompts race the best so far (free: already scored on dev)."""
+        best = [self.trajectory.best.prompt] if len(self.trajectory) else []
+        return [r.mean for r in self.score(prompts, self.dev, "dev", incumbents=best)]
 
     # ------------------------------------------------------------------ selection and checkpoints
     def candidates(self) -> list[str]:
