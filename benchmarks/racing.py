@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
+from promptflux.compare.stats import mean_t_ci95
 from promptflux.evaluation import OutputCache
 from promptflux.models.defaults import DEFAULT_OPTIMIZER, DEFAULT_TARGET
 from promptflux.recipe import make_spec, run
 from promptflux.recipe.config import parse_sets
 
 MODES = {"plain": {"racing": False}, "raced": {"racing": True}}
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def run_one(folder: Path, spec_args: dict[str, Any], cache: OutputCache) -> tuple[dict[str, Any], float]:
@@ -146,12 +145,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def t_interval(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of its 95% Student-t interval (NaN for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T975.get(n - 1, 1.96) * sd / math.sqrt(n)
+    mean, half = mean_t_ci95(values)
+    return mean, float("nan") if half is None else half
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ class SeedsPlanted(Event):
     source: str
     prompts: list[str]
     accuracy: list[float]
-    imported_answers: int  # the source run's paid answers handed to the shared cache
+    imported_answers: int  # the source run's paid answers copied into this run's ledger (free here)
     budget: dict[str, Any]
 
 

@@ -70,6 +70,9 @@ def test_a_missing_or_empty_source_is_a_one_line_error(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ConfigError, match="not a run folder"):
         load_seed_prompts(str(tmp_path / "folder"), 4)
+    (tmp_path / "folder" / "events.jsonl").write_text('{"kind": "eval", "prompt": "x", "accuracy": 1.0}\n')
+    with pytest.raises(ConfigError, match="has not finished"):
+        load_seed_prompts(str(tmp_path / "folder"), 4)
 
 
 def test_a_seed_trajectory_decodes_back_to_its_text():
@@ -107,22 +110,23 @@ def test_compare_fills_the_trial_into_a_seed_source():
 
 
 @pytest.mark.slow
-def test_a_run_folder_seeds_another_run_and_its_paid_answers_are_not_resent(tmp_path):
-    """A `fixed` run scores its prompt; GFlowPO seeded from that folder with a fresh shared cache gets
-    the source's answers from its ledger (imported, charged, not recomputed) and plants its prompt."""
+def test_a_run_folder_seeds_another_run_and_its_paid_answers_are_free(tmp_path):
+    """APE scores its proposals on every training example; GFlowPO seeded from its folder (with a fresh
+    shared cache) finds those answers in its own ledger as `imported`: not sent, not charged."""
     spec = review_task_spec(tmp_path, "{train: 8, dev: 8, test: 10}", copies=3)
     source = tmp_path / "source"
     sets = ("num_candidates=3", "first_subset=8", "resample_rounds=0", "max_new_tokens=8")
     cmd = optimize_cmd(spec, source, tmp_path / "a.sqlite", "ape", "tiny-random", *sets)
     subprocess.run(cmd, check=True, timeout=600)
-    source_prompts = {e["prompt"] for e in read_events(source / "events.jsonl", kind="eval")}
-    assert source_prompts
+    source_prompts = {e["prompt"].strip() for e in read_events(source / "events.jsonl", kind="eval")}
+    assert source_prompts - {""}
 
-    cache = OutputCache()
-    seeds = load_seed_prompts(str(source), limit=8, cache=cache)
-    ledger = OutputCache(source / "ledger.sqlite")
-    assert seeds.imported_answers == len(ledger.items("target")) == len(cache) > 0
-    assert set(seeds.texts) >= {p.strip() for p in source_prompts if p.strip()} - {""}
+    ledger = OutputCache()
+    seeds = load_seed_prompts(str(source), limit=8, ledger=ledger)
+    paid = OutputCache(source / "ledger.sqlite").items("target")
+    assert seeds.imported_answers == len(paid) == len(ledger.items("imported")) > 0
+    assert ledger.usage("target").calls == 0  # imported answers are not this run's spend
+    assert set(seeds.texts) >= source_prompts - {""}
 
     run = tmp_path / "seeded"
     sets = ("steps=3", "warmup_steps=1", "max_new_tokens=8", f"seed_prompts={source}")
@@ -131,8 +135,13 @@ def test_a_run_folder_seeds_another_run_and_its_paid_answers_are_not_resent(tmp_
     )
     (planted,) = read_events(run / "events.jsonl", kind="seeds_planted")
     assert planted["prompts"] == list(seeds.texts) and planted["imported_answers"] == seeds.imported_answers
+    sampled = [
+        p for e in read_events(run / "events.jsonl", kind="micro_batch") if e["online"] for p in e["prompts"]
+    ]
     result = json.loads((run / "result.json").read_text())
-    assert result["budget"]["target_calls"] >= 8 * len(seeds.texts)  # charged, as in a fair comparison
+    assert result["budget"]["target_calls"] <= 8 * len(sampled)  # the seeds' scores cost nothing
+    rewritten = [t for t in seeds.texts if t not in source_prompts]  # one-lined: a new request
+    assert planted["budget"]["target_calls"] == 8 * len(rewritten)
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ one prompt per line. From a run folder every prompt it scored during its search 
 every prompt it validated are taken, best first: validation accuracy, then training accuracy.
 
 Seeds are then scored on this run's training split through the usual evaluator. The source run's
-paid answers are handed to the shared output cache first, so a prompt it already scored on the same
-examples with the same target is not sent again; like every shared-cache hit it is charged to this
-run's budget, so a seeded run competes with an unseeded one at the same total target calls.
+paid answers are first copied into this run's ledger under the role `imported`: the evaluator finds
+them there like answers this run paid for (free, not sent), while the spend recounted from the ledger
+(its target, optimizer and selection roles) leaves them out. A seeded run's budget therefore counts its
+own new calls only, and the calls of the whole pipeline are the source's plus the seeded run's: to
+compare it with unseeded methods at equal target calls, give the two parts budgets that add up to theirs.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ class SeedPrompts:
 
     source: str
     texts: tuple[str, ...]
-    imported_answers: int  # source-ledger answers handed to the shared cache
+    imported_answers: int  # source-ledger answers copied into this run's ledger (role `imported`)
 
 
-def load_seed_prompts(source: str, limit: int, cache: OutputCache | None = None) -> SeedPrompts:
+IMPORTED = "imported"  # the ledger role of answers another run paid for (not this run's spend)
+
+
+def load_seed_prompts(source: str, limit: int, ledger: OutputCache | None = None) -> SeedPrompts:
     """Up to `limit` distinct one-line prompts from `source` (a run folder or a text file)."""
     path = Path(source)
     if path.is_dir():
         ranked = _ranked_from_run(path)
-        imported = _import_answers(path, cache)
+        imported = _import_answers(path, ledger)
     elif path.is_file():
         ranked = path.read_text(encoding="utf-8").splitlines()
         imported = 0
@@ -65,21 +70,22 @@ def _ranked_from_run(folder: Path) -> list[str]:
         elif event.get("kind") == "eval":
             train[event["prompt"]] = max(train.get(event["prompt"], 0.0), event["accuracy"])
     result = folder / RunFolder.RESULT
-    if result.exists():
-        chosen = json.loads(result.read_text())["prompts"]["chosen"]
-        val.setdefault(chosen["prompt"], chosen["val"] if chosen["val"] is not None else 1.0)
+    if not result.exists():  # its log may still grow: seeds would depend on when this run started
+        raise ConfigError(f"seed_prompts: {folder} has not finished (no {RunFolder.RESULT}); finish it first")
+    chosen = json.loads(result.read_text())["prompts"]["chosen"]
+    val.setdefault(chosen["prompt"], chosen["val"] if chosen["val"] is not None else 1.0)
     prompts = set(val) | set(train)
     return sorted(prompts, key=lambda p: (-val.get(p, -1.0), -train.get(p, -1.0), p))
 
 
-def _import_answers(folder: Path, cache: OutputCache | None) -> int:
-    ledger = folder / RunFolder.LEDGER
-    if cache is None or not ledger.exists():
+def _import_answers(folder: Path, ledger: OutputCache | None) -> int:
+    source_path = folder / RunFolder.LEDGER
+    if ledger is None or not source_path.exists():
         return 0
-    source = OutputCache(ledger, remedy="point seed_prompts at another run folder")
+    source = OutputCache(source_path, remedy="point seed_prompts at another run folder")
     try:
         answers = source.items(Role.TARGET)
     finally:
         source.close()
-    cache.put_many(answers, role=Role.TARGET)
+    ledger.put_many(answers, role=IMPORTED)  # INSERT OR IGNORE: a rebuild on resume changes nothing
     return len(answers)

@@ -143,7 +143,7 @@ class GFlowPOConfig(LoraFields, RacingFields):
         None,
         description="A run folder (its scored and validated prompts, best first) or a text file (one "
         "prompt per line) whose prompts start the replay buffer and the DMU queue. They are scored on this "
-        "run's training split; answers the source run paid for are not sent again but are charged here.",
+        "run's training split; answers the source run paid for are free here (its spend, not this run's).",
     )
     seed_limit: int = Field(16, ge=1, description="Most seed prompts taken from `seed_prompts`.")
 

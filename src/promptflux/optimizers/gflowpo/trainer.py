@@ -80,7 +80,7 @@ class GFlowPOMethod(PromptLMMethod):
     def parts(cls, context: MethodContext, config: GFlowPOConfig) -> dict[str, Any]:
         parts = super().parts(context, config)
         if config.seed_prompts:  # read at build time: a bad source fails before any step runs
-            parts["seeds"] = load_seed_prompts(config.seed_prompts, config.seed_limit, context.cache)
+            parts["seeds"] = load_seed_prompts(config.seed_prompts, config.seed_limit, context.ledger)
         return parts
 
     # ------------------------------------------------------------------ one step
