@@ -111,12 +111,12 @@ def test_compare_fills_the_trial_into_a_seed_source():
 
 @pytest.mark.slow
 def test_a_run_folder_seeds_another_run_and_its_paid_answers_are_free(tmp_path):
-    """APE scores its proposals on every training example; GFlowPO seeded from its folder (with a fresh
-    shared cache) finds those answers in its own ledger as `imported`: not sent, not charged."""
+    """A first run scores its samples on every training example; GFlowPO seeded from its folder (with a
+    fresh shared cache) finds those answers in its own ledger as `imported`: not sent, not charged."""
     spec = review_task_spec(tmp_path, "{train: 8, dev: 8, test: 10}", copies=3)
     source = tmp_path / "source"
-    sets = ("num_candidates=3", "first_subset=8", "resample_rounds=0", "max_new_tokens=8")
-    cmd = optimize_cmd(spec, source, tmp_path / "a.sqlite", "ape", "tiny-random", *sets)
+    sets = ("steps=2", "warmup_steps=1", "max_new_tokens=8", "seed=7")
+    cmd = optimize_cmd(spec, source, tmp_path / "a.sqlite", "gflowpo", "tiny-random", *sets)
     subprocess.run(cmd, check=True, timeout=600)
     source_prompts = {e["prompt"].strip() for e in read_events(source / "events.jsonl", kind="eval")}
     assert source_prompts - {""}
