@@ -65,6 +65,8 @@ def _ranked_from_run(folder: Path) -> list[str]:
     val: dict[str, float] = {}
     train: dict[str, float] = {}
     for event in read_events(events):
+        if event.get("dropped"):  # raced out: a partial mean, not comparable with full scores
+            continue
         if event.get("kind") == "validation":
             val[event["prompt"]] = max(val.get(event["prompt"], 0.0), event["accuracy"])
         elif event.get("kind") == "eval":
