@@ -178,6 +178,33 @@ def test_instruction_induction_answers_and_gold_instructions() -> None:
     assert get_task("ii/informal_to_formal").metric.__name__ == "f1"
 
 
+def test_sorted_induce_files_warn_and_shuffled_split_fixes_them(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        paper = get_task("ii/diff")
+    assert "split: shuffled" in caplog.text
+    assert {e.input.split()[1] for e in paper.split("dev")} == {"0"}  # why the paper's dev cannot select
+    shuffled = get_task("ii/diff", split="shuffled")
+    assert len({e.input.split()[1] for e in shuffled.split("dev")}) > 5
+    parts = [{e.id for e in shuffled.split(name)} for name in ("train", "dev", "pool")]
+    assert sum(map(len, parts)) == len(set().union(*parts)) == len(_induce_ids("diff"))  # a partition
+    assert [e.id for e in shuffled.split("test")] == [e.id for e in paper.split("test")]
+    assert [e.id for e in get_task("ii/diff", split="shuffled").split("dev")] == [
+        e.id for e in shuffled.split("dev")
+    ]  # seeded
+    assert get_task("ii/diff", split="shuffled", split_seed=1).split("dev") != shuffled.split("dev")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        get_task("ii/antonyms")
+    assert not caplog.text
+    with pytest.raises(ConfigError, match="split must be 'paper' or 'shuffled'"):
+        get_task("ii/diff", split="random")
+
+
+def _induce_ids(task: str) -> set[str]:
+    paper = get_task(f"ii/{task}")
+    return {e.id for name in ("train", "dev", "pool") for e in paper.split(name)}
+
+
 def test_cause_and_effect_order_alternates() -> None:
     train = get_task("ii/cause_and_effect").split("train")
     assert train[0].input.startswith(f"Sentence 1: {train[0].target}")

@@ -6,6 +6,13 @@ informal_to_formal 15); their induce set is halved instead (first half train, re
 the induce examples after the first 64 (absent for those three), for demonstrations that must not
 overlap train or dev.
 
+The paper's split is positional, and four induce files are sorted: in diff, sum and num_to_verbal the
+first 64 inputs count up from 0 (every dev example of diff is "x 0"), and in larger_animal every early
+pair contains "snail". On those four, dev cannot tell instructions apart (a prompt scoring 1.0 on dev
+scored 0.02 on test), so loading them with the paper's split logs a warning; `split="shuffled"` draws
+train, dev and pool from a seeded shuffle of the induce set instead (`split_seed`, default 0). Example
+ids keep their file positions, so cached answers stay valid across splits.
+
 Two tasks store no input/output pair, so we build one:
 - cause_and_effect: input "Sentence 1: .. Sentence 2: ..", output the cause. The cause comes first on
   even-numbered examples and second on odd ones (deterministic, balanced, no RNG).
@@ -14,8 +21,12 @@ Two tasks store no input/output pair, so we build one:
 
 from __future__ import annotations
 
+import logging
+import random
 from functools import cache
+from typing import Literal
 
+from promptflux.errors import ConfigError
 from promptflux.tasks._common import GENERATION_TEMPLATE, no_seed, resolve_template
 from promptflux.tasks._data import data_dir_names, read_json
 from promptflux.tasks.base import GenerationTask, Metric, Template
@@ -23,6 +34,8 @@ from promptflux.tasks.metrics import contains, exact_match, exact_set, f1
 from promptflux.types import Example
 
 TRAIN_END, DEV_END = 32, 64
+SORTED_INDUCE = frozenset({"diff", "sum", "num_to_verbal", "larger_animal"})
+log = logging.getLogger(__name__)
 LICENCE = "Apache-2.0 (Honovich et al. 2022, orhonovich/instruction-induction)"
 _METRIC_BY_TASK: dict[str, Metric] = {
     "common_concept": f1,
@@ -90,9 +103,28 @@ def _examples(task: str, which: str) -> tuple[Example, ...]:
     return tuple(_to_example(task, which, i, raw) for i, raw in enumerate(ordered))
 
 
-def load(task: str, *, seed: int | None = None, template: Template | str | None = None) -> GenerationTask:
+def load(
+    task: str,
+    *,
+    seed: int | None = None,
+    template: Template | str | None = None,
+    split: Literal["paper", "shuffled"] = "paper",
+    split_seed: int = 0,
+) -> GenerationTask:
+    """`split="paper"` takes train/dev by position (GFlowPO's split); "shuffled" shuffles the induce set
+    with `split_seed` first, for the tasks whose induce file is sorted (see the module docstring)."""
     no_seed(f"ii/{task}", seed)
+    if split not in ("paper", "shuffled"):
+        raise ConfigError(f"task 'ii/{task}': split must be 'paper' or 'shuffled'; got {split!r}")
     induce = _examples(task, "induce")
+    if split == "shuffled":
+        induce = tuple(random.Random(split_seed).sample(induce, len(induce)))
+    elif task in SORTED_INDUCE:
+        log.warning(
+            "ii/%s: the paper's split takes dev from a sorted induce file, so dev cannot select a prompt; "
+            "set the task option split: shuffled",
+            task,
+        )
     if len(induce) >= DEV_END:
         splits = {"train": induce[:TRAIN_END], "dev": induce[TRAIN_END:DEV_END]}
         if len(induce) > DEV_END:
