@@ -6,7 +6,11 @@ the n in each cell says how many seeds a figure rests on).
 
     python benchmarks/evidence_report.py benchmarks/evidence/main [--vs gflowpo,gpo]
     python benchmarks/evidence_report.py benchmarks/evidence/ablations \
-        --order gflowpo-onpolicy<gflowpo-onpolicy-dmu --order gflowpo-replay-no-dmu<gflowpo-full
+        --order gflowpo-onpolicy<gflowpo-onpolicy-dmu --order gflowpo-replay-no-dmu<gflowpo-full \
+        --take benchmarks/evidence/main:gflowpo=gflowpo-full
+
+`--take FOLDER:LABEL[=AS]` adds one method's rows from another comparison folder (matched by task), e.g.
+an arm that is the comparison's own method with identical settings, or the seeded-GFlowPO row.
 
 A difference "A - B" is the difference of the two methods' seed means with a Welch 95% t interval over
 seeds (each seed's test accuracy of its validation-selected prompt): it carries the search's variance
@@ -127,13 +131,37 @@ def orderings(summary: dict, orders: list[str]) -> list[str]:
     return lines
 
 
+def take(summary: dict, source: str) -> None:
+    """Add the method `LABEL` of the folder in `FOLDER:LABEL[=AS]` to `summary`'s tasks (as `AS`)."""
+    folder, _, labels = source.rpartition(":")
+    label, _, renamed = labels.partition("=")
+    other = json.loads((Path(folder) / "summary.json").read_text())
+    if other["test_examples"] != summary["test_examples"] or other["target"] != summary["target"]:
+        raise SystemExit(f"--take {source}: another target or test subsample than the report's folder")
+    calls = other["budget"]["max_target_calls"]
+    if calls != summary["budget"]["max_target_calls"]:
+        renamed = f"{renamed or label} ({calls} calls)"  # a row at another budget says so
+    by_task = {t["task"]: t for t in other["tasks"]}
+    found = False
+    for t in summary["tasks"]:
+        method = next((m for m in by_task.get(t["task"], {}).get("methods", []) if m["label"] == label), None)
+        if method is not None:
+            t["methods"].append({**method, "label": renamed or label})
+            found = True
+    if not found:
+        raise SystemExit(f"--take {source}: no method {label!r} on this folder's tasks")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a `promptflux compare --out` folder")
     parser.add_argument("--vs", default="", help="methods to compare against every other (comma-separated)")
     parser.add_argument("--order", action="append", default=[], help="expected ordering LOW<HIGH")
+    parser.add_argument("--take", action="append", default=[], help="FOLDER:LABEL[=AS], a row from elsewhere")
     args = parser.parse_args()
     summary = json.loads((args.folder / "summary.json").read_text())
+    for source in args.take:
+        take(summary, source)
     t = summary["trials"]
     print(f"{args.folder}: {t['finished']} trials finished, {t['failed']} failed; budget "
           f"{summary['budget']['max_target_calls']} target calls; seeds {summary['seeds']}\n")  # fmt: skip
