@@ -1,0 +1,76 @@
+"""What each method's search proposed, read from a comparison's run logs: a look at *why* a method is
+ahead or behind, beside evidence_report.py's *whether*.
+
+For every task x method (seeds pooled) it counts the distinct prompts the search scored and the ones the
+driver validated, and compares the validated ones with the two reference rows on the same dev split:
+how many beat "no instruction", the best dev accuracy, and the human instruction's. A method whose
+proposals never beat "no instruction" on dev cannot select anything better, whatever its search does.
+Reads only events.jsonl and summary.json, so it costs nothing and can run beside a grid.
+
+    python benchmarks/evidence_samples.py benchmarks/evidence/main
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def proposals(trial: Path) -> tuple[set[str], dict[str, float]]:
+    """(prompts scored by the search, {validated prompt: dev accuracy}) of one trial folder."""
+    searched, validated = set(), {}
+    for event in read_events(trial / "events.jsonl"):
+        if event["kind"] == "eval" and event.get("split") != "test":
+            searched.add(event["prompt"])
+        elif event["kind"] == "validation" and not event.get("dropped"):
+            validated[event["prompt"]] = event["accuracy"]
+    return searched, validated
+
+
+def table(folder: Path) -> list[str]:
+    summary = json.loads((folder / "summary.json").read_text())
+    lines = [
+        "| task | method | seeds | prompts searched | validated | beat no-instr. on dev | best dev | "
+        "no-instr. dev | human dev |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for task in summary["tasks"]:
+        refs = {m["label"]: m.get("val_mean") for m in task["methods"] if m.get("reference")}
+        plain, human = refs.get("(no instruction)"), refs.get("(human instruction)")
+        for method in task["methods"]:
+            if method.get("reference"):
+                continue
+            searched, validated, seeds = set(), [], 0
+            for trial in sorted((folder / "trials" / task["slug"] / method["label"]).glob("seed-*")):
+                if not (trial / "result.json").exists():
+                    continue
+                s, v = proposals(trial)
+                searched |= s
+                validated += [acc for prompt, acc in v.items() if prompt.strip()]
+                seeds += 1
+            if not seeds:
+                continue
+            beat = "–" if plain is None else f"{sum(a > plain for a in validated)}/{len(validated)}"
+            best = f"{max(validated):.3f}" if validated else "–"
+            lines.append(
+                f"| {task['task']} | {method['label']} | {seeds} | {len(searched)} | {len(validated)} | {beat} | "
+                f"{best} | {'–' if plain is None else f'{plain:.3f}'} | {'–' if human is None else f'{human:.3f}'} |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a `promptflux compare --out` folder")
+    print("\n".join(table(parser.parse_args().folder)))
+
+
+if __name__ == "__main__":
+    main()
