@@ -34,6 +34,10 @@ def proposals(trial: Path) -> tuple[set[str], dict[str, float]]:
     return searched, validated
 
 
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def table(folder: Path) -> list[str]:
     summary = json.loads((folder / "summary.json").read_text())
     lines = [
@@ -58,11 +62,9 @@ def table(folder: Path) -> list[str]:
             if not seeds:
                 continue
             beat = "–" if plain is None else f"{sum(a > plain for a in validated)}/{len(validated)}"
-            best = f"{max(validated):.3f}" if validated else "–"
-            lines.append(
-                f"| {task['task']} | {method['label']} | {seeds} | {len(searched)} | {len(validated)} | {beat} | "
-                f"{best} | {'–' if plain is None else f'{plain:.3f}'} | {'–' if human is None else f'{human:.3f}'} |"
-            )
+            cells = [task["task"], method["label"], seeds, len(searched), len(validated), beat]
+            cells += [fmt(max(validated) if validated else None), fmt(plain), fmt(human)]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines
 
 
