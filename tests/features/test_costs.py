@@ -13,10 +13,12 @@ from promptflux import recipe
 from promptflux.cli import app
 from promptflux.costs import gather_prices, project
 from promptflux.costs.prices import parse_price_flags
+from promptflux.costs.shapes import search_shape
 from promptflux.costs.tokens import TokenCounter
 from promptflux.errors import ConfigError
 from promptflux.evaluation import OutputCache
 from promptflux.models.embedded import converted_dir
+from promptflux.optimizers.ape import APEConfig
 from tests.faults.conftest import one_line
 from tests.optimizers.fakes import review_task_spec
 
@@ -111,6 +113,35 @@ def test_a_search_spends_at_most_its_projection(tmp_path, tagging_task):
     assert 0 < b["target_calls"] <= target["calls"]
     assert optimizer.calls_low <= b["optimizer_calls"] <= optimizer.calls
     assert b["selection_calls"] <= projection.total("validation")["calls"] + projection.total("test")["calls"]
+
+
+@pytest.mark.parametrize(
+    ("method", "sets"),
+    [
+        ("ape", {"num_candidates": 6, "first_subset": 2, "keep": 2}),
+        ("ape", {"num_candidates": 4, "ranking": "ucb", "ucb_pulls": 6, "ucb_batch": 2, "ucb_steps": 2}),
+        ("protegi", {"steps": 2, "pulls_per_step": 6}),
+    ],
+    ids=["ape-halving", "ape-ucb", "protegi"],
+)
+def test_ape_and_protegi_searches_spend_within_their_projection(tmp_path, tagging_task, method, sets):
+    spec = recipe.make_spec(
+        method, "quick", sets, task=tagging_task, target="tiny-random", optimizer_model="tagging"
+    )
+    projection = project(spec)
+    assert "projected at its budget" not in " ".join(projection.notes)
+    result = recipe.run(spec, tmp_path / "run", cache=OutputCache(tmp_path / "c.sqlite"))
+    b = spent(result)
+    (optimizer,) = [x for x in projection.lines if x.role == "optimizer"]
+    assert 0 < b["target_calls"] <= projection.total("search", "target")["calls"]
+    assert optimizer.calls_low <= b["optimizer_calls"] <= optimizer.calls
+
+
+def test_ape_halving_formula_counts_only_the_examples_each_round_adds() -> None:
+    """24 proposals halved on 8, 16, 32 examples: 24x8 + 12x8 + 6x16 = 384 (the evidence grid's APE,
+    which spent 360-384 because repeated proposals are free)."""
+    shape = search_shape("ape", APEConfig(num_candidates=24, first_subset=8, keep=3), 32)
+    assert (shape.example_calls, shape.optimizer_min, shape.exact) == (384, 24, False)
 
 
 def test_a_gflowpo_search_spends_within_its_projection(tmp_path):

@@ -222,6 +222,9 @@ def _search_target(shape: SearchShape, spec, tokens: _Tokens, train, val, rounds
     cost = one * shape.prompts
     if shape.batch_calls:
         cost += tokens.score(ASSUMED_INSTRUCTION, train[:1], known=False) * shape.batch_calls
+    if shape.example_calls and examples:  # scorings on subsets: the split's average example each
+        share = shape.example_calls / len(examples)
+        cost += Cost(*(round(v * share) for v in (one.calls, one.prompt_tokens, one.completion_tokens)))
     calls, prompt_tok, comp, exact = cost.calls, cost.prompt_tokens, cost.completion_tokens, shape.exact
     if spec.max_target_calls is not None and calls > spec.max_target_calls:  # the budget stops it first
         scale = spec.max_target_calls / calls

@@ -21,6 +21,7 @@ class SearchShape:
     split: str = "train"  # "train", or "val" for methods that score on the validation split
     exact: bool = False  # True: the count cannot vary (no optimiser reply decides it)
     batch_calls: int = 0  # extra single-example target calls on train (GPO's reflection batches)
+    example_calls: int = 0  # prompt x example scorings on subsets of the search split (APE's rounds)
     optimizer_min: int = 0  # optimiser calls when every reply parses first time
     optimizer_max: int = 0  # ... when every retry is used
     optimizer_charges_prompt: bool = True  # prompt-LM samples are charged their completion tokens only
@@ -92,6 +93,61 @@ def evoprompt(cfg: Any, n_train: int) -> SearchShape:
     )
 
 
+def ape(cfg: Any, n_train: int) -> SearchShape:
+    """Halving: a round's prompts are scored on the examples of its prefix they have not seen yet; UCB:
+    every pull is `ucb_batch` examples (repeats are free, so this is an upper bound)."""
+    from promptflux.optimizers.ape import halving_plan
+
+    rounds = cfg.resample_rounds + 1
+    calls = rank_steps = 0
+    for round_ in range(rounds):
+        if cfg.ranking == "ucb":
+            calls, rank_steps = calls + cfg.ucb_pulls * cfg.ucb_batch, rank_steps + cfg.ucb_steps
+            continue
+        pool = cfg.num_candidates + (cfg.keep if round_ else 0)
+        plan = halving_plan(pool, cfg.keep, cfg.first_subset, n_train)
+        seen = [0, *(r.examples for r in plan)]
+        calls += sum(r.prompts * (r.examples - before) for r, before in zip(plan, seen))
+        rank_steps += len(plan)
+    asks = rounds * cfg.num_candidates
+    ranking = "successive halving" if cfg.ranking == "halving" else f"UCB ({cfg.ucb_pulls} pulls)"
+    return SearchShape(
+        0,
+        example_calls=calls,
+        optimizer_min=asks,
+        optimizer_max=asks * _retries(cfg),
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        shown_examples=cfg.demos,
+        validated=min(asks + (rounds - 1) * cfg.keep, cfg.keep * rank_steps),
+        note=f"{rounds} round(s) of {cfg.num_candidates} proposals ranked by {ranking} on train",
+    )
+
+
+def protegi(cfg: Any, n_train: int) -> SearchShape:
+    """Upper bound: every beam prompt has errors to explain and the beam is full after the first step."""
+    beams = [1] + [cfg.beam_size] * (cfg.steps - 1)  # step 0 expands the initial prompt alone
+    edits = cfg.num_gradients * cfg.edits_per_gradient
+    asks = sum(b * (cfg.num_gradients + edits * (1 + cfg.mc_paraphrases)) for b in beams)
+    candidates = sum(b * edits * (1 + cfg.mc_paraphrases) for b in beams)
+    examples = (
+        sum(b * min(cfg.minibatch, n_train) for b in beams) + cfg.steps * cfg.pulls_per_step * cfg.pull_batch
+    )
+    initial = (cfg.initial_prompt,) if cfg.initial_prompt.strip() else ()
+    return SearchShape(
+        0,
+        example_calls=examples,
+        optimizer_min=0,  # a beam with no wrong answer asks nothing
+        optimizer_max=asks * _retries(cfg),
+        optimizer_max_new_tokens=cfg.max_new_tokens,
+        shown_examples=cfg.errors_per_gradient,
+        validated=min(1 + candidates, VALIDATE_TOP * cfg.steps),
+        baselines=initial,
+        note=f"{cfg.steps} beam steps: errors on a minibatch, {cfg.num_gradients} reasons x "
+        f"{cfg.edits_per_gradient} edits x (1 + {cfg.mc_paraphrases} paraphrases) per beam prompt, "
+        f"{cfg.pulls_per_step} bandit pulls of selection, on train",
+    )
+
+
 def prompt_lm_sampling(cfg: Any, n_train: int) -> SearchShape:
     draws = cfg.steps * cfg.samples_per_step
     return SearchShape(
@@ -129,6 +185,8 @@ def gflowpo(cfg: Any, n_train: int) -> SearchShape:
 
 SHAPES: dict[str, Callable[[Any, int], SearchShape]] = {
     "gflowpo": gflowpo,
+    "ape": ape,
+    "protegi": protegi,
     "fixed": fixed,
     "opro": opro,
     "gpo": gpo,
