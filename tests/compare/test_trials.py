@@ -85,6 +85,22 @@ def test_a_run_folder_from_before_test_examples_existed_still_loads(tmp_path):
     check_stored(trial)
 
 
+def test_a_knob_added_since_a_trial_ran_counts_at_its_default(tmp_path):
+    """Trials finished before `racing` existed stay valid: their stored hyper-parameters lack the knob,
+    and its default (off) is what they ran; asking for the knob on is still a different run."""
+    trial = plan_trials(parse_spec(GRID), tmp_path)[4]  # sst2 / opro / seed 0
+    old = trial.spec.model_dump(mode="json")
+    old["hyperparameters"].pop("racing", None)
+    trial.path.mkdir(parents=True)
+    (trial.path / "config.yaml").write_text(yaml.safe_dump(old))
+    check_stored(trial)
+    raced = parse_spec({**GRID, "methods": [{"name": "opro", "set": {"racing": True}}]})
+    with pytest.raises(
+        ConfigError, match=r"hyperparameters\.racing=False but the comparison now asks for True"
+    ):
+        plan_trials(raced, tmp_path)
+
+
 def test_one_line_errors():
     assert one_line(ConfigError("bad model")) == "bad model"
     assert one_line(RuntimeError("boom\nmore")) == "RuntimeError: boom"

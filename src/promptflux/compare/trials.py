@@ -137,10 +137,14 @@ def check_stored(trial: Trial) -> None:
         stored = RunSpec.model_validate(yaml.safe_load(file.read_text()))
     except (ValidationError, yaml.YAMLError, TypeError):
         raise ConfigError(f"{file} is not a readable run config; delete {trial.path} to rerun it") from None
-    # How the models are reached may change between reruns; what runs may not.
+    # How the models are reached may change between reruns; what runs may not. Hyper-parameters are
+    # compared as the method validates them, so a knob added since (stored folders lack it) counts at
+    # its default, which keeps the earlier behaviour.
     reach = {"timeout": None, "max_retries": None}
-    old = strip_secrets({**stored.model_dump(mode="json"), **reach})
-    new = strip_secrets({**trial.spec.model_dump(mode="json"), **reach})
+    old = strip_secrets({**stored.model_dump(mode="json"), **reach, "hyperparameters": _knobs(stored)})
+    new = strip_secrets(
+        {**trial.spec.model_dump(mode="json"), **reach, "hyperparameters": _knobs(trial.spec)}
+    )
     if old == new:
         return
     key, was, now = _first_difference(old, new)
@@ -148,6 +152,13 @@ def check_stored(trial: Trial) -> None:
         f"{trial.path} was run with {key}={was!r} but the comparison now asks for {now!r}; "
         "use another --out, or delete that trial folder to rerun it"
     )
+
+
+def _knobs(spec: RunSpec) -> dict[str, Any]:
+    try:
+        return spec.method_config().model_dump(mode="json")
+    except (ConfigError, ValidationError):  # a knob since removed or renamed: compare as written
+        return spec.hyperparameters
 
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> tuple[str, Any, Any]:
