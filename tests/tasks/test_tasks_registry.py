@@ -181,7 +181,7 @@ def test_instruction_induction_answers_and_gold_instructions() -> None:
 def test_sorted_induce_files_warn_and_shuffled_split_fixes_them(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
         paper = get_task("ii/diff")
-    assert "split: shuffled" in caplog.text
+    assert "--task-option split=shuffled" in caplog.text
     assert {e.input.split()[1] for e in paper.split("dev")} == {"0"}  # why the paper's dev cannot select
     shuffled = get_task("ii/diff", split="shuffled")
     assert len({e.input.split()[1] for e in shuffled.split("dev")}) > 5

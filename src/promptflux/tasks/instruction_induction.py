@@ -59,7 +59,9 @@ def describe(task: str) -> str:
     return (
         f"Instruction Induction task {task!r} (metric {metric}). train = induce examples 0-32, dev = 32-64, "
         "test = execute set; tasks with < 64 induce examples (cause_and_effect, common_concept, "
-        "informal_to_formal) split their induce set in half instead. Gold human instructions in "
+        "informal_to_formal) split their induce set in half instead; split='shuffled' shuffles the induce "
+        "set first (for diff, sum, num_to_verbal, larger_animal, whose induce files are sorted). Gold human "
+        "instructions in "
         "task.reference_instructions."
     )
 
@@ -122,7 +124,7 @@ def load(
     elif task in SORTED_INDUCE:
         log.warning(
             "ii/%s: the paper's split takes dev from a sorted induce file, so dev cannot select a prompt; "
-            "set the task option split: shuffled",
+            "use the task option split=shuffled (--task-option split=shuffled)",
             task,
         )
     if len(induce) >= DEV_END:
