@@ -94,3 +94,10 @@ def test_seeds_flag():
 def test_saved_spec_holds_no_secret_values():
     spec = parse_spec({**BASE, "methods": [{"name": "fixed", "set": {"api_key": "sk-1"}}]})
     assert "sk-1" not in str(spec.saved()) and spec.saved()["api_key_env"] == "OPENAI_API_KEY"
+
+
+def test_narrowing_tasks_by_flag_drops_the_options_of_the_others():
+    base = {**BASE, "tasks": ["sst2", "subj"], "task_options": {"subj": {"dev": "test"}}}
+    assert build_spec(base, {"tasks": ["sst2"]}, {}).task_options == {}
+    assert build_spec(base, {"tasks": ["subj"]}, {}).task_options == {"subj": {"dev": "test"}}
+    assert build_spec(base, {}, {}).task_options == {"subj": {"dev": "test"}}

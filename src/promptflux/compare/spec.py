@@ -172,9 +172,12 @@ def build_spec(
     or the folder's compare.yaml) < flags < `sets`.
 
     `flags` holds command-line values (None = not given); --methods replaces the file's method list,
-    and `sets` ({"label.key": value}) then override single knobs of the methods.
+    and `sets` ({"label.key": value}) then override single knobs of the methods. --tasks may narrow
+    the file's tasks: the file's options of the tasks left out are dropped with them.
     """
     data = layered(base, flags)
+    if flags.get("tasks") is not None and isinstance(base.get("task_options"), dict):
+        data["task_options"] = {k: v for k, v in base["task_options"].items() if k in flags["tasks"]}
     if sets:
         data = apply_sets(data, sets)
     return parse_spec(data, where)
