@@ -16,11 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from promptflux.runs.events import read_events
 
 
 def proposals(trial: Path) -> tuple[set[str], dict[str, float]]:
