@@ -5,6 +5,9 @@ For every task x method (seeds pooled) it counts the distinct prompts the search
 driver validated, and compares the validated ones with the two reference rows on the same dev split:
 how many beat "no instruction", the best dev accuracy, and the human instruction's. A method whose
 proposals never beat "no instruction" on dev cannot select anything better, whatever its search does.
+A second table follows each trained sampler (GFlowPO) seed by seed: how many updates it made, how many
+fresh on-policy batches it drew and their mean training accuracy in order (a rising sequence is the
+policy moving towards rewarded prompts), and the target calls it spent of the trial's budget.
 Reads only events.jsonl and summary.json, so it costs nothing and can run beside a grid.
 
     python benchmarks/evidence_samples.py benchmarks/evidence/main
@@ -64,10 +67,45 @@ def table(folder: Path) -> list[str]:
     return lines
 
 
+def learning(trial: Path) -> tuple[int, list[float], int] | None:
+    """(updates, mean accuracy of each on-policy batch's fresh prompts, target calls) of a trained
+    sampler's trial; None for a method that logs no micro-batches."""
+    updates, fresh_means, calls, seen = 0, [], 0, False
+    for event in read_events(trial / "events.jsonl"):
+        if event["kind"] == "step":
+            updates += event.get("loss") is not None
+            calls = event["budget"]["target_calls"]
+        elif event["kind"] == "micro_batch":
+            seen = True
+            fresh = [a for a, old in zip(event["accuracy"], event["replayed"]) if not old]
+            if event["online"] and fresh:
+                fresh_means.append(sum(fresh) / len(fresh))
+    return (updates, fresh_means, calls) if seen else None
+
+
+def learning_table(folder: Path) -> list[str]:
+    budget = json.loads((folder / "summary.json").read_text()).get("max_target_calls")
+    lines = [
+        "| trial | updates | fresh batches: mean train accuracy, in order | target calls |",
+        "|---|---:|---|---:|",
+    ]
+    for trial in sorted((folder / "trials").glob("*/*/seed-*")):
+        if not (trial / "result.json").exists() or (row := learning(trial)) is None:
+            continue
+        updates, means, calls = row
+        spent = f"{calls} of {budget}" if budget else str(calls)
+        name = "/".join(trial.parts[-3:])
+        lines.append(f"| {name} | {updates} | {' → '.join(f'{m:.3f}' for m in means)} | {spent} |")
+    return lines if len(lines) > 2 else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a `promptflux compare --out` folder")
-    print("\n".join(table(parser.parse_args().folder)))
+    folder = parser.parse_args().folder
+    print("\n".join(table(folder)))
+    if trained := learning_table(folder):
+        print("\n" + "\n".join(trained))
 
 
 if __name__ == "__main__":
