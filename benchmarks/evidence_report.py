@@ -14,7 +14,10 @@ an arm that is the comparison's own method with identical settings, or the seede
 
 A difference "A - B" is the difference of the two methods' seed means with a Welch 95% t interval over
 seeds (each seed's test accuracy of its validation-selected prompt): it carries the search's variance
-across seeds, not only the test sample's. "ahead" / "behind" means the interval excludes 0.
+across seeds, not only the test sample's. "ahead" / "behind" means the interval excludes 0. With `--vs`,
+a second table pools the tasks: per pair, how many tasks each verdict got, and the mean over tasks of
+the per-task differences with a 95% t interval over tasks (the tasks as the sample: does A beat B on
+this kind of task, not on these six).
 """
 
 from __future__ import annotations
@@ -116,6 +119,28 @@ def pairwise(summary: dict, ours: list[str]) -> list[str]:
     return lines
 
 
+def across_tasks(summary: dict, ours: list[str]) -> list[str]:
+    lines = [
+        "| difference | tasks ahead / behind / not resolved | mean over tasks (95% t over tasks) |",
+        "|---|---|---:|",
+    ]
+    diffs: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for t in summary["tasks"]:
+        by = {m["label"]: seed_scores(m) for m in t["methods"] if not m.get("reference")}
+        for a in ours:
+            for b in by:
+                if b == a or b in ours[: ours.index(a)] or not by.get(a) or not by[b]:
+                    continue
+                diff, half = welch(by[a], by[b])
+                diffs.setdefault((a, b), []).append((diff, verdict(diff, half)))
+    for (a, b), rows in diffs.items():
+        counts = " / ".join(str(sum(v == k for _, v in rows)) for k in ("ahead", "behind", "not resolved"))
+        mean, half = mean_t_ci95([d for d, _ in rows])
+        shown = f"{mean:+.3f}" + ("" if half is None else f" ± {half:.3f}") + f" ({len(rows)} tasks)"
+        lines.append(f"| {a} − {b} | {counts} | {shown} |")
+    return lines
+
+
 def orderings(summary: dict, orders: list[str]) -> list[str]:
     lines = ["| task | expected (paper) | higher − lower (Welch 95%) | at this scale |", "|---|---|---:|---|"]
     word = {"ahead": "holds", "behind": "reversed", "not resolved": "not resolved", "n<2": "n<2"}
@@ -168,7 +193,9 @@ def main() -> None:
     print("\n".join(grid_table(summary)), end="\n\n")
     print("\n".join(cost_table(summary)), end="\n\n")
     if args.vs:
-        print("\n".join(pairwise(summary, [s for s in args.vs.split(",") if s])), end="\n\n")
+        ours = [s for s in args.vs.split(",") if s]
+        print("\n".join(pairwise(summary, ours)), end="\n\n")
+        print("\n".join(across_tasks(summary, ours)), end="\n\n")
     if args.order:
         print("\n".join(orderings(summary, args.order)))
 
