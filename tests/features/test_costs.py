@@ -19,6 +19,7 @@ from promptflux.errors import ConfigError
 from promptflux.evaluation import OutputCache
 from promptflux.models.embedded import converted_dir
 from promptflux.optimizers.ape import APEConfig
+from promptflux.optimizers.gflowpo import GFlowPOConfig
 from tests.faults.conftest import one_line
 from tests.optimizers.fakes import review_task_spec
 
@@ -159,6 +160,14 @@ def test_a_gflowpo_search_spends_within_its_projection(tmp_path):
     assert (optimizer.calls_low, optimizer.calls) == (2, 8)
     assert optimizer.calls_low <= b["optimizer_calls"] <= optimizer.calls
     assert 0 < b["target_calls"] <= projection.total("search", "target")["calls"] == 8 * 4
+
+
+def test_the_gflowpo_projection_names_its_online_schedule() -> None:
+    coin = search_shape("gflowpo", GFlowPOConfig(steps=12, warmup_steps=1, online_ratio=0.25), 32)
+    paced = search_shape("gflowpo", GFlowPOConfig(steps=12, warmup_steps=1, online_schedule="paced"), 32)
+    assert "expected at online_ratio 0.25" in coin.note and "paced" not in coin.note
+    assert "paced: up to the target-call budget" in paced.note
+    assert paced.prompts == coin.prompts  # the all-on-policy bound is the same
 
 
 def test_a_dollar_budget_ends_the_search_cleanly_and_can_be_raised_on_resume(tmp_path, tagging_task):

@@ -167,6 +167,10 @@ def gflowpo(cfg: Any, n_train: int) -> SearchShape:
     micro = cfg.steps * cfg.grad_accumulation
     warm = cfg.warmup_steps * cfg.grad_accumulation
     expected = round((warm + (micro - warm) * cfg.online_ratio) * cfg.micro_batch_size)
+    if cfg.online_schedule == "paced":
+        spend = "paced: up to the target-call budget"
+    else:
+        spend = f"~{expected} expected at online_ratio {cfg.online_ratio}"
     draws = micro * cfg.micro_batch_size
     seeds = cfg.seed_limit if cfg.seed_prompts else 0
     return SearchShape(
@@ -177,9 +181,7 @@ def gflowpo(cfg: Any, n_train: int) -> SearchShape:
         optimizer_max_new_tokens=cfg.max_new_tokens,
         validated=min(draws + seeds, cfg.dmu_queue_size + 10),
         note=f"{cfg.steps} steps x {cfg.grad_accumulation} micro-batches of {cfg.micro_batch_size} samples "
-        f"if all on-policy; ~{expected} expected at online_ratio {cfg.online_ratio}"
-        + (f", + up to {seeds} seed prompts" if seeds else "")
-        + ", on train",
+        f"if all on-policy; {spend}" + (f", + up to {seeds} seed prompts" if seeds else "") + ", on train",
     )
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from promptflux.evaluation import Budget, Evaluator
+from promptflux.evaluation.budget import BudgetLimits
 from promptflux.models.hf import FrozenBase
 from promptflux.models.tiny import tiny_random_model
 from promptflux.optimizers.gflowpo import GFlowPOConfig, PromptPolicy
@@ -24,12 +25,12 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def make_trainer(seed: int = 0, **overrides) -> GFlowPOMethod:
+def make_trainer(seed: int = 0, limits: BudgetLimits | None = None, **overrides) -> GFlowPOMethod:
     task = toy_sentiment_task()
     lm = tiny_random_model(seed=seed)
     config = GFlowPOConfig.from_preset("default", **{**CONFIG, "seed": seed, **overrides})
     policy = PromptPolicy(lm, config.lora_settings())
-    budget = Budget()
+    budget = Budget(limits or BudgetLimits())
     train, pool = task.split("train")[:4], task.split("train")[4:]
     return GFlowPOMethod(
         config,
@@ -63,6 +64,22 @@ def test_replayed_prompts_cost_no_target_call_and_training_changes_the_adapter()
     assert summary["loss"] >= 0 and summary["lr"] > 0 and summary["log_z"] is not None
     changed = [k for k, v in trainer.policy.adapter_state().items() if not torch.equal(before[k], v)]
     assert changed  # the LoRA weights moved
+
+
+def test_paced_schedule_spends_the_budget_that_coin_flips_leave():
+    """online_ratio 0 is the worst coin: no fresh sample after warm-up. Paced ignores the coin and
+    samples whenever the calls spent fall behind an even share of the limit, never past the limit."""
+    limit = BudgetLimits(target_calls=72)  # 6 calls per micro-batch; warm-up spends more than its share
+    coin = make_trainer(online_ratio=0.0, limits=limit)
+    paced = make_trainer(online_ratio=0.0, online_schedule="paced", limits=limit)
+    fresh = {
+        name: [t.step(s)["new_prompts"] for s in range(6)] for name, t in (("coin", coin), ("paced", paced))
+    }
+    assert fresh["coin"][:2] == fresh["paced"][:2]  # the same warm-up
+    assert fresh["coin"][2:] == [0, 0, 0, 0]
+    assert fresh["paced"][2] == 0 and sum(fresh["paced"][3:]) > 0  # caught up first, then sampled again
+    spent = {name: t.budget.used["target"].calls for name, t in (("coin", coin), ("paced", paced))}
+    assert spent["coin"] < spent["paced"] <= limit.target_calls
 
 
 def test_state_round_trip_reproduces_the_next_step():

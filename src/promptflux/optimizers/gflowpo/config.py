@@ -28,6 +28,7 @@ from promptflux.optimizers.components.racing import RacingFields
 from promptflux.optimizers.presets import PresetConfig
 
 LogZMode = Literal["vargrad_ema", "learned"]
+OnlineSchedule = Literal["coin", "paced"]
 LRSchedule = Literal["warmup_cosine", "warmup_linear", "constant"]
 ReplayRank = Literal["log_reward", "accuracy"]
 ReplaySampling = Literal["uniform", "rank", "softmax"]
@@ -91,6 +92,13 @@ class GFlowPOConfig(LoraFields, RacingFields):
     # ---------------------------------------------------------------- sampling
     online_ratio: float = Field(
         0.5, ge=0.0, le=1.0, description="Probability that a training micro-batch is sampled on-policy."
+    )
+    online_schedule: OnlineSchedule = Field(
+        "coin",
+        description="coin: each training micro-batch is on-policy with probability online_ratio "
+        "(reference); paced: on-policy whenever the target calls spent fall behind an even share of "
+        "the target-call budget (limit x micro-batches so far / all micro-batches), so a short run "
+        "spends its budget and spreads its fresh batches. Without a target-call limit, paced is coin.",
     )
     temperature_range: tuple[float, float] = Field(
         (0.5, 2.0), description="On-policy temperature is drawn uniformly from this range per micro-batch."

@@ -3,7 +3,8 @@
 One step (GFLOWPO.md):
   1. DMU references (after the delay): 1 prompt from the priority queue Q + 2 from the diverse pool.
   2. Per micro-batch: a fresh meta-prompt M (demonstrations resampled from the held-out pool).
-     Warm-up, or with probability `online_ratio`: sample on-policy at a temperature drawn from the
+     Warm-up, or with probability `online_ratio` (or, `paced`, while the calls spent are behind an
+     even share of the budget): sample on-policy at a temperature drawn from the
      range, and score the new prompts on the training split (the evaluator's ledger makes a prompt
      this run already scored free). Otherwise replay prompts from the buffer: their accuracy is known,
      so they cost no target call; only their prior is recomputed under the current M.
@@ -34,6 +35,7 @@ from promptflux.optimizers.gflowpo.objective import LogZ, log_reward, make_log_z
 from promptflux.optimizers.gflowpo.replay import ReplayBuffer, ReplayEntry
 from promptflux.optimizers.gflowpo.schedule import config_lr_lambda
 from promptflux.runs.event_types import Eval, MicroBatch, SeedsPlanted
+from promptflux.types import Role
 
 if TYPE_CHECKING:
     from promptflux.optimizers.context import MethodContext
@@ -98,7 +100,7 @@ class GFlowPOMethod(PromptLMMethod):
             for micro in range(cfg.grad_accumulation):
                 refs = self._references(step)
                 meta = self.builder.build(self.rng, references=refs)
-                online = warmup or len(self.buffer) == 0 or self.rng.random() < cfg.online_ratio
+                online = warmup or len(self.buffer) == 0 or self._on_policy(step, micro)
                 temperature = float(self.rng.uniform(*cfg.temperature_range)) if online else None
                 batch = self._sample(meta, temperature) if online else self._replay()
                 if not batch:
@@ -149,6 +151,24 @@ class GFlowPOMethod(PromptLMMethod):
         summary["mean_train_acc"] = float(np.mean(accs)) if accs else None
         summary["best_train_acc"] = self.queue.items[0].accuracy if len(self.queue) else None
         return summary
+
+    def _on_policy(self, step: int, micro: int) -> bool:
+        """Whether a training micro-batch samples fresh prompts (else it replays the buffer).
+
+        The reference flips a coin. At a few dozen steps the flips can all land on replay, and then the
+        run trains on its warm-up prompts alone and leaves most of its budget unspent (issue 14: one
+        seed used 128 of 384 calls on every task). `paced` goes on-policy while the target calls spent
+        are below this micro-batch's even share of the limit, so the fresh batches are spread over
+        the run and the budget is used; a batch of prompts the run already scored costs nothing, and
+        the next micro-batch samples again.
+        """
+        cfg = self.config
+        limit = self.budget.limits.target_calls
+        if cfg.online_schedule == "coin" or limit is None:
+            return self.rng.random() < cfg.online_ratio
+        done = step * cfg.grad_accumulation + micro + 1
+        share = limit * done / (cfg.steps * cfg.grad_accumulation)
+        return self.budget.used[Role.TARGET].calls < share
 
     def _plant_seeds(self, seeds: SeedPrompts) -> None:
         """Score the seeds on the training split and add them to the buffer and Q (before step 0)."""
