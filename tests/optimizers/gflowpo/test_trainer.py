@@ -68,8 +68,9 @@ def test_replayed_prompts_cost_no_target_call_and_training_changes_the_adapter()
 
 def test_paced_schedule_spends_the_budget_that_coin_flips_leave():
     """online_ratio 0 is the worst coin: no fresh sample after warm-up. Paced ignores the coin and
-    samples whenever the calls spent fall behind an even share of the limit, never past the limit."""
-    limit = BudgetLimits(target_calls=72)  # 6 calls per micro-batch; warm-up spends more than its share
+    samples whenever the calls spent fall behind an even share of the limit, and never starts a batch
+    the rest of the budget cannot pay for (that would end the run early): all 6 steps complete."""
+    limit = BudgetLimits(target_calls=66)  # 5.5 calls per micro-batch, batches of 12; warm-up overspends
     coin = make_trainer(online_ratio=0.0, limits=limit)
     paced = make_trainer(online_ratio=0.0, online_schedule="paced", limits=limit)
     fresh = {

@@ -160,15 +160,18 @@ class GFlowPOMethod(PromptLMMethod):
         seed used 128 of 384 calls on every task). `paced` goes on-policy while the target calls spent
         are below this micro-batch's even share of the limit, so the fresh batches are spread over
         the run and the budget is used; a batch of prompts the run already scored costs nothing, and
-        the next micro-batch samples again.
+        the next micro-batch samples again. It never starts a batch the budget cannot pay for in
+        full: that would end the run on the budget and lose the remaining (free) replay updates.
         """
         cfg = self.config
         limit = self.budget.limits.target_calls
         if cfg.online_schedule == "coin" or limit is None:
             return self.rng.random() < cfg.online_ratio
         done = step * cfg.grad_accumulation + micro + 1
-        share = limit * done / (cfg.steps * cfg.grad_accumulation)
-        return self.budget.used[Role.TARGET].calls < share
+        if self.budget.used[Role.TARGET].calls >= limit * done / (cfg.steps * cfg.grad_accumulation):
+            return False
+        room = self.budget.room(Role.TARGET)
+        return room is None or room >= cfg.micro_batch_size * len(self.drawer.train)
 
     def _plant_seeds(self, seeds: SeedPrompts) -> None:
         """Score the seeds on the training split and add them to the buffer and Q (before step 0)."""
