@@ -105,17 +105,24 @@ def cost_table(summary: dict) -> list[str]:
     return lines
 
 
-def pairwise(summary: dict, ours: list[str]) -> list[str]:
-    lines = ["| task | difference | A − B (Welch 95%) | verdict |", "|---|---|---:|---|"]
+def differences(summary: dict, ours: list[str]) -> list[tuple[str, str, str, float, float | None]]:
+    """(task, A, B, mean A - mean B, Welch half-width) for each of `ours` against every other method."""
+    rows = []
     for t in summary["tasks"]:
         by = {m["label"]: seed_scores(m) for m in t["methods"] if not m.get("reference")}
         for a in ours:
             for b in by:
                 if b == a or b in ours[: ours.index(a)] or not by.get(a) or not by[b]:
                     continue
-                diff, half = welch(by[a], by[b])
-                shown = f"{diff:+.3f}" + ("" if half is None else f" ± {half:.3f}")
-                lines.append(f"| {t['task']} | {a} − {b} | {shown} | {verdict(diff, half)} |")
+                rows.append((t["task"], a, b, *welch(by[a], by[b])))
+    return rows
+
+
+def pairwise(summary: dict, ours: list[str]) -> list[str]:
+    lines = ["| task | difference | A − B (Welch 95%) | verdict |", "|---|---|---:|---|"]
+    for task, a, b, diff, half in differences(summary, ours):
+        shown = f"{diff:+.3f}" + ("" if half is None else f" ± {half:.3f}")
+        lines.append(f"| {task} | {a} − {b} | {shown} | {verdict(diff, half)} |")
     return lines
 
 
@@ -124,16 +131,10 @@ def across_tasks(summary: dict, ours: list[str]) -> list[str]:
         "| difference | tasks ahead / behind / not resolved | mean over tasks (95% t over tasks) |",
         "|---|---|---:|",
     ]
-    diffs: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    for t in summary["tasks"]:
-        by = {m["label"]: seed_scores(m) for m in t["methods"] if not m.get("reference")}
-        for a in ours:
-            for b in by:
-                if b == a or b in ours[: ours.index(a)] or not by.get(a) or not by[b]:
-                    continue
-                diff, half = welch(by[a], by[b])
-                diffs.setdefault((a, b), []).append((diff, verdict(diff, half)))
-    for (a, b), rows in diffs.items():
+    by_pair: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for _, a, b, diff, half in differences(summary, ours):
+        by_pair.setdefault((a, b), []).append((diff, verdict(diff, half)))
+    for (a, b), rows in by_pair.items():
         counts = " / ".join(str(sum(v == k for _, v in rows)) for k in ("ahead", "behind", "not resolved"))
         mean, half = mean_t_ci95([d for d, _ in rows])
         shown = f"{mean:+.3f}" + ("" if half is None else f" ± {half:.3f}") + f" ({len(rows)} tasks)"
