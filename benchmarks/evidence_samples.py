@@ -84,7 +84,7 @@ def learning(trial: Path) -> tuple[int, list[float], int] | None:
 
 
 def learning_table(folder: Path) -> list[str]:
-    budget = json.loads((folder / "summary.json").read_text()).get("max_target_calls")
+    budget = json.loads((folder / "summary.json").read_text())["budget"]["max_target_calls"]
     lines = [
         "| trial | updates | fresh batches: mean train accuracy, in order | target calls |",
         "|---|---:|---|---:|",
@@ -93,9 +93,8 @@ def learning_table(folder: Path) -> list[str]:
         if not (trial / "result.json").exists() or (row := learning(trial)) is None:
             continue
         updates, means, calls = row
-        spent = f"{calls} of {budget}" if budget else str(calls)
-        name = "/".join(trial.parts[-3:])
-        lines.append(f"| {name} | {updates} | {' → '.join(f'{m:.3f}' for m in means)} | {spent} |")
+        name, rises = "/".join(trial.parts[-3:]), " → ".join(f"{m:.3f}" for m in means)
+        lines.append(f"| {name} | {updates} | {rises} | {calls} of {budget} |")
     return lines if len(lines) > 2 else []
 
 

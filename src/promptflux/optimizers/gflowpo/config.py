@@ -97,8 +97,9 @@ class GFlowPOConfig(LoraFields, RacingFields):
         "coin",
         description="coin: each training micro-batch is on-policy with probability online_ratio "
         "(reference); paced: on-policy whenever the target calls spent fall behind an even share of "
-        "the target-call budget (limit x micro-batches so far / all micro-batches), so a short run "
-        "spends its budget and spreads its fresh batches. Without a target-call limit, paced is coin.",
+        "the target-call budget (limit x micro-batches so far / all micro-batches) and the rest of the "
+        "budget pays for the whole batch, so a short run spends its budget, spreads its fresh batches "
+        "and finishes its steps. Without a target-call limit, paced is coin.",
     )
     temperature_range: tuple[float, float] = Field(
         (0.5, 2.0), description="On-policy temperature is drawn uniformly from this range per micro-batch."

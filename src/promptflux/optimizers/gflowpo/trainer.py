@@ -170,8 +170,7 @@ class GFlowPOMethod(PromptLMMethod):
         done = step * cfg.grad_accumulation + micro + 1
         if self.budget.used[Role.TARGET].calls >= limit * done / (cfg.steps * cfg.grad_accumulation):
             return False
-        room = self.budget.room(Role.TARGET)
-        return room is None or room >= cfg.micro_batch_size * len(self.drawer.train)
+        return self.budget.room(Role.TARGET) >= cfg.micro_batch_size * len(self.drawer.train)
 
     def _plant_seeds(self, seeds: SeedPrompts) -> None:
         """Score the seeds on the training split and add them to the buffer and Q (before step 0)."""
